@@ -1,0 +1,47 @@
+# sngan — the two commands of the README quick start are `make run` and `make test`.
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+PIP     := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+STUDY   ?= runs/study-quick
+PRESET  ?= quick
+
+.PHONY: run test test-slow test-all bench lint install data clean
+
+# Create the virtual environment and install the package with its dev extras.
+# constraints.txt pins torch to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m sngan data mnist
+
+# The main job: the comparison study on its default preset; prints where the report is.
+run: data
+	$(PY) -m sngan study --preset $(PRESET) --out $(STUDY)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_spectral.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks scripts
+	$(PY) -m ruff format --check src tests benchmarks scripts
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

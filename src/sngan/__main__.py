@@ -1,0 +1,3 @@
+from sngan.cli import main
+
+raise SystemExit(main())

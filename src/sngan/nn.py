@@ -1,0 +1,320 @@
+"""Spectral normalization as a ``torch.nn.utils.parametrize`` parametrization.
+
+``spectral_norm(layer)`` replaces ``layer.weight`` by ``W / σ`` where σ is, by ``mode``:
+
+* ``"matrix"``   — σ of W reshaped to ``(out, -1)`` estimated by power iteration with a kept u
+  (Miyato et al. 2018, Algorithm 1). Given the same u and v this is numerically the same as
+  ``torch.nn.utils.parametrizations.spectral_norm``.
+* ``"operator"`` — σ of the layer's actual linear map (stride, padding, dilation, groups) at the
+  input shape seen on the first forward, by power iteration through the layer and its adjoint
+  with a kept u. This is the σ that bounds the layer's Lipschitz constant.
+* ``"exact"``    — σ of the reshaped matrix from a full SVD on every forward (a slow reference).
+
+The layer, the loss and the loop do not know the parametrization exists. u, v, σ and (operator
+mode) the input shape are buffers: eval is deterministic and ``state_dict`` carries them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from sngan.spectral import (
+    CONV_TRANSPOSE_TYPES,
+    CONV_TYPES,
+    LINEAR_TYPES,
+    default_dim,
+    layer_adjoint,
+    layer_map,
+    power_iteration_,
+    reshape_weight_to_matrix,
+)
+
+__all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm", "spectral_sigma", "MODES"]
+
+MODES = ("matrix", "operator", "exact")
+# Power iterations run when u is (re)initialised: at registration (as torch does) and, in
+# operator mode, when the input shape becomes known or changes.
+INIT_ITERATIONS = 15
+RESHAPE_ITERATIONS = 50
+
+
+class SpectralNorm(nn.Module):
+    """Parametrization ``W -> W / σ(W)``. Construct it through :func:`spectral_norm`.
+
+    Buffers: ``u`` (left singular vector estimate), ``v`` (right), ``sigma`` (the σ used by the
+    latest forward, a scalar), and in operator mode ``input_shape`` (int64, batch excluded;
+    empty until the first forward).
+    """
+
+    def __init__(
+        self,
+        weight: Tensor,
+        module: nn.Module,
+        n_power_iterations: int = 1,
+        eps: float = 1e-12,
+        dim: int = 0,
+        mode: str = "matrix",
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_power_iterations = n_power_iterations
+        self.eps = eps
+        self.dim = dim
+        self.mode = mode
+        # The layer is needed in operator mode to know its stride, padding, ... Keep it out of
+        # the module tree (no recursion in state_dict / deepcopy / .to()): store a plain view of
+        # the hyper-parameters instead of the module itself.
+        self._layer = _LayerSpec.from_module(module) if mode == "operator" else None
+        self.register_buffer("sigma", torch.ones((), dtype=weight.dtype, device=weight.device))
+        if mode == "operator":
+            self.register_buffer("input_shape", torch.zeros(0, dtype=torch.int64))
+            self.register_buffer("u", weight.new_zeros(0))
+            self.register_buffer("v", weight.new_zeros(0))
+            if input_shape is not None:
+                self.set_input_shape(weight, input_shape)
+        else:
+            mat = reshape_weight_to_matrix(weight.detach(), dim)
+            h, w = mat.shape
+            self.register_buffer("u", F.normalize(weight.new_empty(h).normal_(0, 1), dim=0, eps=eps))
+            self.register_buffer("v", F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=eps))
+            if mode == "matrix":
+                self._power_method(mat, INIT_ITERATIONS)
+            with torch.no_grad():
+                self.sigma.copy_(self._sigma(weight.detach()))
+
+    # -- operator-mode plumbing --------------------------------------------------------------
+
+    @property
+    def shape_known(self) -> bool:
+        return self.mode != "operator" or self.input_shape.numel() > 0
+
+    def set_input_shape(self, weight: Tensor, input_shape: Sequence[int]) -> None:
+        """(Operator mode) fix the input shape, re-initialise u and v for it and converge them."""
+        input_shape = tuple(int(s) for s in input_shape)
+        with torch.no_grad():
+            v = torch.randn(input_shape, dtype=weight.dtype, device=weight.device)
+            u = layer_map(self._layer, weight.detach(), v[None])[0]
+        self.input_shape = torch.tensor(input_shape, dtype=torch.int64)
+        self.u = F.normalize(u.reshape(-1), dim=0, eps=self.eps)
+        self.v = F.normalize(v.reshape(-1), dim=0, eps=self.eps)
+        self._power_method(weight.detach(), RESHAPE_ITERATIONS)
+
+    # -- the power method and σ ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def _power_method(self, weight: Tensor, n_iter: int) -> None:
+        if self.mode == "operator":
+            in_shape = tuple(int(s) for s in self.input_shape.tolist())
+            out_shape = _output_shape(self._layer, weight, in_shape)
+
+            def matvec(x):
+                return layer_map(self._layer, weight, x.reshape(1, *in_shape)).reshape(-1)
+
+            def rmatvec(y):
+                return layer_adjoint(self._layer, weight, y.reshape(1, *out_shape), in_shape).reshape(-1)
+
+            power_iteration_(matvec, rmatvec, self.u, self.v, n_iter, self.eps)
+        else:
+            mat = weight if weight.ndim == 2 and self.dim == 0 else reshape_weight_to_matrix(weight, self.dim)
+            power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(mat.t(), y), self.u, self.v, n_iter, self.eps)
+
+    def _sigma(self, weight: Tensor) -> Tensor:
+        if self.mode == "exact":
+            return torch.linalg.matrix_norm(reshape_weight_to_matrix(weight, self.dim), ord=2)
+        # NB: u and v were updated in place; clone them before they enter the graph so that
+        # backward through two forwards (D(real) - D(fake)) does not see them modified.
+        u = self.u.clone(memory_format=torch.contiguous_format)
+        v = self.v.clone(memory_format=torch.contiguous_format)
+        if self.mode == "operator":
+            in_shape = tuple(int(s) for s in self.input_shape.tolist())
+            return torch.dot(u, layer_map(self._layer, weight, v.reshape(1, *in_shape)).reshape(-1))
+        return torch.vdot(u, torch.mv(reshape_weight_to_matrix(weight, self.dim), v))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if not self.shape_known:
+            raise RuntimeError(
+                "operator-mode spectral norm does not know the layer's input shape yet: run one "
+                "forward pass first, or pass input_shape= to spectral_norm()"
+            )
+        if self.training and self.mode != "exact":
+            self._power_method(weight.detach(), self.n_power_iterations)
+        sigma = self._sigma(weight)
+        with torch.no_grad():
+            self.sigma.copy_(sigma.detach())
+        return weight / sigma
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        # Assigning to the parametrized weight stores the value as is (same as torch): we cannot
+        # invert W / σ(W) since σ is scale-invariant.
+        return value
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Operator-mode buffers change size with the input shape: resize before copying.
+        if self.mode == "operator":
+            for name in ("u", "v", "input_shape"):
+                key = prefix + name
+                if key in state_dict and state_dict[key].shape != getattr(self, name).shape:
+                    setattr(self, name, torch.empty_like(state_dict[key], device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        shape = "" if self.mode != "operator" else f", input_shape={tuple(self.input_shape.tolist())}"
+        return f"mode={self.mode!r}, n_power_iterations={self.n_power_iterations}, dim={self.dim}{shape}"
+
+
+def _output_shape(layer, weight: Tensor, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    key = (in_shape, tuple(weight.shape))
+    cache = layer.out_shapes
+    if key not in cache:
+        with torch.no_grad():
+            x = torch.zeros((1, *in_shape), dtype=weight.dtype, device=weight.device)
+            cache[key] = tuple(layer_map(layer, weight, x).shape[1:])
+    return cache[key]
+
+
+class _LayerSpec:
+    """The hyper-parameters of a Linear / Conv / ConvTranspose layer, duck-typed for layer_map."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.layer_type = type(module)
+        for attr in ("stride", "padding", "dilation", "groups", "output_padding", "padding_mode",
+                     "_reversed_padding_repeated_twice"):
+            if hasattr(module, attr):
+                setattr(self, attr, getattr(module, attr))
+        self.out_shapes: dict = {}
+
+    @classmethod
+    def from_module(cls, module: nn.Module) -> _LayerSpec:
+        return cls(module)
+
+    def __deepcopy__(self, memo):
+        new = object.__new__(_LayerSpec)
+        new.__dict__.update(self.__dict__)
+        new.out_shapes = dict(self.out_shapes)
+        return new
+
+
+def _input_shape_hook(module: nn.Module, args) -> None:
+    """Forward pre-hook (operator mode): record the input shape on first forward, follow changes."""
+    if not args or not torch.is_tensor(args[0]):
+        return
+    x = args[0]
+    for name, plist in module.parametrizations.items():
+        for p in plist:
+            if isinstance(p, SpectralNorm) and p.mode == "operator":
+                shape = tuple(x.shape[1:])
+                known = tuple(int(s) for s in p.input_shape.tolist())
+                if known == shape:
+                    continue
+                if known:
+                    warnings.warn(
+                        f"operator-mode spectral norm of {type(module).__name__}.{name}: input shape "
+                        f"changed from {known} to {shape}; σ is re-estimated for the new shape "
+                        f"({RESHAPE_ITERATIONS} power iterations from a fresh u)",
+                        stacklevel=3,
+                    )
+                p.set_input_shape(plist.original.detach(), shape)
+
+
+def spectral_norm(
+    module: nn.Module,
+    name: str = "weight",
+    n_power_iterations: int = 1,
+    eps: float = 1e-12,
+    dim: int | None = None,
+    *,
+    mode: str = "matrix",
+    input_shape: Sequence[int] | None = None,
+) -> nn.Module:
+    """Spectrally normalize ``module.<name>`` in place and return ``module``.
+
+    Args:
+        module: the layer (any module for ``matrix``/``exact``; Linear, Conv1d/2d/3d or
+            ConvTranspose1d/2d/3d for ``operator``).
+        name: the parameter to normalize.
+        n_power_iterations: power iterations per training forward (Miyato et al. use 1).
+        eps: added to norms in the power iteration (numerical safety).
+        dim: the output dimension of the weight; ``None`` = 1 for ConvTranspose*, else 0.
+        mode: ``"matrix"`` | ``"operator"`` | ``"exact"`` (see the module docstring).
+        input_shape: (operator mode) the shape of one input, batch excluded; ``None`` = take it
+            from the first forward. A later forward with another shape warns and re-estimates σ
+            for the new shape (50 power iterations from a fresh u), so σ always belongs to the
+            input the layer is seeing.
+
+    Padding in operator mode: zeros, circular, reflect and replicate are all exact — the adjoint of
+    a non-zero padding is taken as the exact vector-Jacobian product of the padded convolution.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(n_power_iterations, int) or isinstance(n_power_iterations, bool) or n_power_iterations < 1:
+        raise ValueError(f"n_power_iterations must be an integer >= 1, got {n_power_iterations!r}")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"module {type(module).__name__} has no parameter or buffer named {name!r}")
+    if parametrize.is_parametrized(module, name) and any(
+        isinstance(p, SpectralNorm) for p in module.parametrizations[name]
+    ):
+        raise ValueError(f"spectral_norm is already registered on {type(module).__name__}.{name}")
+    if weight.ndim < 2:
+        raise ValueError(f"{type(module).__name__}.{name} has shape {tuple(weight.shape)}: need >= 2 dims")
+    if dim is None:
+        dim = default_dim(module)
+    if not -weight.ndim <= dim < weight.ndim:
+        raise ValueError(f"dim={dim} out of range for a weight of {weight.ndim} dimensions")
+    dim = dim % weight.ndim
+    if mode == "operator":
+        if not isinstance(module, LINEAR_TYPES):
+            raise ValueError(
+                f"mode='operator' supports Linear, Conv1d/2d/3d and ConvTranspose1d/2d/3d, "
+                f"not {type(module).__name__}"
+            )
+        if name != "weight":
+            raise ValueError(f"mode='operator' normalizes the layer's 'weight', not {name!r}")
+        if isinstance(module, nn.Linear):
+            # For a dense layer the operator norm *is* the matrix norm: use the cheaper path.
+            mode = "matrix"
+        elif isinstance(module, (*CONV_TYPES, *CONV_TRANSPOSE_TYPES)) and input_shape is not None:
+            input_shape = tuple(int(s) for s in input_shape)
+    sn = SpectralNorm(weight.detach(), module, n_power_iterations, eps, dim, mode, input_shape)
+    parametrize.register_parametrization(module, name, sn, unsafe=True)
+    if mode == "operator":
+        module.register_forward_pre_hook(_input_shape_hook)
+    return module
+
+
+def _find(module: nn.Module, name: str) -> SpectralNorm:
+    if parametrize.is_parametrized(module, name):
+        for p in module.parametrizations[name]:
+            if isinstance(p, SpectralNorm):
+                return p
+    raise ValueError(f"spectral_norm is not registered on {type(module).__name__}.{name}")
+
+
+def spectral_sigma(module: nn.Module, name: str = "weight") -> Tensor:
+    """The σ that the latest forward of ``module.<name>`` divided by (a detached scalar tensor)."""
+    return _find(module, name).sigma.detach().clone()
+
+
+def remove_spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
+    """Bake ``W / σ`` into a plain parameter ``module.<name>`` and remove the parametrization."""
+    sn = _find(module, name)
+    if sn.mode == "operator":
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if hook is _input_shape_hook:
+                del module._forward_pre_hooks[key]
+    training = sn.training
+    sn.eval()  # bake the current σ without another power step
+    try:
+        parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    finally:
+        sn.train(training)
+    return module
