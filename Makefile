@@ -41,7 +41,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts
-	$(PY) -m ruff format --check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

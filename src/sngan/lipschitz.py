@@ -110,7 +110,7 @@ def layer_bounds(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[str
                     "whole batch; call model.eval() or use a critic without BatchNorm"
                 )
             scale = torch.ones_like(module.running_var) if module.weight is None else module.weight
-            factor = float((scale.abs() / torch.sqrt(module.running_var + module.eps)).max())
+            factor = float((scale.detach().abs() / torch.sqrt(module.running_var + module.eps)).max())
         else:
             raise ValueError(
                 f"cannot bound layer {prefix!r} ({kind}): no sound Lipschitz constant is known for it "

@@ -85,7 +85,7 @@ class SpectralNorm(nn.Module):
             self.register_buffer("u", F.normalize(weight.new_empty(h).normal_(0, 1), dim=0, eps=eps))
             self.register_buffer("v", F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=eps))
             if mode == "matrix":
-                self._power_method(mat, INIT_ITERATIONS)
+                self._power_method(weight.detach(), INIT_ITERATIONS)
             with torch.no_grad():
                 self.sigma.copy_(self._sigma(weight.detach()))
 
@@ -123,7 +123,8 @@ class SpectralNorm(nn.Module):
             power_iteration_(matvec, rmatvec, self.u, self.v, n_iter, self.eps)
         else:
             mat = weight if weight.ndim == 2 and self.dim == 0 else reshape_weight_to_matrix(weight, self.dim)
-            power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(mat.t(), y), self.u, self.v, n_iter, self.eps)
+            matt = mat.t()
+            power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(matt, y), self.u, self.v, n_iter, self.eps)
 
     def _sigma(self, weight: Tensor) -> Tensor:
         if self.mode == "exact":

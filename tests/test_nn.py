@@ -1,0 +1,224 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
+
+import sngan
+from sngan.nn import SpectralNorm
+from sngan.spectral import matrix_sigma, operator_norm
+
+
+def _sn(module):
+    return module.parametrizations.weight[0]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: nn.Linear(6, 4), lambda: nn.Conv2d(3, 5, 3), lambda: nn.ConvTranspose2d(4, 3, 4, 2, 1)],
+    ids=["linear", "conv", "convT"],
+)
+def test_matrix_mode_equals_torch_given_same_u_v(make):
+    ours, ref = make(), make()
+    ref.load_state_dict(ours.state_dict())
+    sngan.spectral_norm(ours)
+    torch_spectral_norm(ref)
+    _sn(ours).u.copy_(ref.parametrizations.weight[0]._u)
+    _sn(ours).v.copy_(ref.parametrizations.weight[0]._v)
+    for _ in range(3):  # training forwards: one power step each, same u, v evolution
+        torch.testing.assert_close(ours.weight, ref.weight, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(_sn(ours).u, ref.parametrizations.weight[0]._u)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours.weight, ref.weight, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_transpose_uses_dim1_like_torch():
+    layer = sngan.spectral_norm(nn.ConvTranspose2d(4, 3, 4, 2, 1))
+    assert _sn(layer).dim == 1
+    assert _sn(layer).u.shape == (3,) and _sn(layer).v.shape == (4 * 16,)
+
+
+def test_matrix_mode_converges_to_exact_sigma():
+    layer = sngan.spectral_norm(nn.Linear(20, 10))
+    for _ in range(200):
+        layer.weight
+    sigma = matrix_sigma(layer.parametrizations.weight.original.detach())
+    torch.testing.assert_close(sngan.spectral_sigma(layer), sigma, rtol=1e-5, atol=0)
+    assert matrix_sigma(layer.weight.detach()).item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_diagonal_weight_has_known_sigma():
+    layer = nn.Linear(3, 3, bias=False)
+    layer.weight.data = torch.diag(torch.tensor([0.5, -4.0, 2.0]))
+    sngan.spectral_norm(layer, mode="exact")
+    torch.testing.assert_close(layer.weight, torch.diag(torch.tensor([0.125, -1.0, 0.5])))
+    assert sngan.spectral_sigma(layer).item() == pytest.approx(4.0)
+
+
+def test_u_v_change_only_in_training_and_eval_reproduces_last_training_forward():
+    layer = sngan.spectral_norm(nn.Conv2d(3, 4, 3))
+    x = torch.randn(2, 3, 8, 8)
+    layer(x)
+    u0 = _sn(layer).u.clone()
+    out_train = layer(x)
+    assert not torch.equal(u0, _sn(layer).u)  # a power step happened
+    layer.eval()
+    u1 = _sn(layer).u.clone()
+    out_eval = layer(x)
+    out_eval2 = layer(x)
+    assert torch.equal(u1, _sn(layer).u)
+    torch.testing.assert_close(out_eval, out_train, rtol=0, atol=0)
+    torch.testing.assert_close(out_eval, out_eval2, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["matrix", "operator", "exact"])
+def test_two_forwards_then_one_backward(mode):
+    critic = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(4 * 4 * 4, 1))
+    for m in critic:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            sngan.spectral_norm(m, mode=mode)
+    real, fake = torch.randn(3, 1, 8, 8), torch.randn(3, 1, 8, 8)
+    loss = critic(real).mean() - critic(fake).mean()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in critic.parameters())
+
+
+@pytest.mark.parametrize("mode", ["matrix", "operator", "exact"])
+def test_gradcheck_through_two_forwards(mode):
+    layer = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
+    sngan.spectral_norm(layer, mode=mode, input_shape=(2, 5, 5) if mode == "operator" else None)
+    layer.eval()  # fixed u, v: the map W -> W / σ(W) is then a function gradcheck can test
+    a, b = torch.randn(2, 2, 5, 5, dtype=torch.float64), torch.randn(2, 2, 5, 5, dtype=torch.float64)
+    original = layer.parametrizations.weight.original
+
+    def f(w):
+        with torch.no_grad():
+            original.copy_(w)
+        # through the parametrization: same u, v; σ depends on w
+        sn = _sn(layer)
+        wn = sn(w)
+        from sngan.spectral import layer_map
+
+        return layer_map(layer, wn, a).sum() - layer_map(layer, wn, b).pow(2).sum()
+
+    w = original.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (w,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["matrix", "operator", "exact"])
+def test_state_dict_round_trip_and_deepcopy(mode):
+    make = lambda: nn.Conv2d(3, 4, 3, padding=1)  # noqa: E731
+    a = sngan.spectral_norm(make(), mode=mode)
+    x = torch.randn(2, 3, 6, 6)
+    for _ in range(3):
+        a(x)
+    b = sngan.spectral_norm(make(), mode=mode)
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    torch.testing.assert_close(b(x), a(x), rtol=0, atol=0)
+    c = copy.deepcopy(a)
+    torch.testing.assert_close(c(x), a(x), rtol=0, atol=0)
+    keys = set(a.state_dict())
+    expected = {"bias", "parametrizations.weight.original", "parametrizations.weight.0.u",
+                "parametrizations.weight.0.v", "parametrizations.weight.0.sigma"}
+    if mode == "operator":
+        expected.add("parametrizations.weight.0.input_shape")
+    assert keys == expected
+
+
+def test_operator_mode_normalizes_the_true_operator_norm():
+    torch.manual_seed(1)
+    layer = sngan.spectral_norm(nn.Conv2d(3, 8, 4, stride=2, padding=1), mode="operator")
+    x = torch.randn(1, 3, 12, 12)
+    for _ in range(300):
+        layer(x)
+    layer.eval()
+    assert tuple(_sn(layer).input_shape.tolist()) == (3, 12, 12)
+    sigma_raw = operator_norm_of_original(layer, (3, 12, 12))
+    estimate = sngan.spectral_sigma(layer).item()
+    # power iteration approaches σ from below; the top of a conv spectrum is clustered, so one
+    # step per forward converges slowly: 300 steps give 3 digits.
+    assert sigma_raw * (1 - 1e-3) <= estimate <= sigma_raw * (1 + 1e-7)
+    assert operator_norm(layer, (3, 12, 12)) == pytest.approx(sigma_raw / estimate, rel=1e-9)
+    assert 1.0 <= operator_norm(layer, (3, 12, 12)) <= 1.001
+
+
+def operator_norm_of_original(layer, shape):
+    from sngan.spectral import operator_norm_of_weight
+
+    return operator_norm_of_weight(layer, layer.parametrizations.weight.original, shape)
+
+
+def test_operator_mode_follows_a_new_input_shape_with_a_warning():
+    layer = sngan.spectral_norm(nn.Conv2d(2, 4, 3, padding=1), mode="operator")
+    layer(torch.randn(1, 2, 4, 4))
+    with pytest.warns(UserWarning, match=r"changed from \(2, 4, 4\) to \(2, 16, 16\)"):
+        layer(torch.randn(1, 2, 16, 16))
+    for _ in range(200):
+        layer(torch.randn(1, 2, 16, 16))
+    assert tuple(_sn(layer).input_shape.tolist()) == (2, 16, 16)
+    assert sngan.spectral_sigma(layer).item() == pytest.approx(
+        operator_norm_of_original(layer, (2, 16, 16)), rel=1e-3)
+    # a state_dict from another shape loads (buffers are resized)
+    other = sngan.spectral_norm(nn.Conv2d(2, 4, 3, padding=1), mode="operator")
+    other(torch.randn(1, 2, 4, 4))
+    other.load_state_dict(layer.state_dict())
+    assert _sn(other).u.shape == _sn(layer).u.shape
+
+
+def test_operator_mode_for_linear_is_matrix_mode():
+    layer = sngan.spectral_norm(nn.Linear(5, 3), mode="operator")
+    assert _sn(layer).mode == "matrix"
+
+
+def test_operator_mode_before_first_forward_is_a_clear_error():
+    layer = sngan.spectral_norm(nn.Conv2d(2, 4, 3), mode="operator")
+    with pytest.raises(RuntimeError, match="input shape"):
+        layer.weight
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_power_iterations": 0}, "n_power_iterations"),
+        ({"eps": 0.0}, "eps"),
+        ({"eps": -1.0}, "eps"),
+        ({"mode": "svd"}, "'svd'"),
+        ({"name": "kernel"}, "'kernel'"),
+        ({"dim": 5}, "dim=5"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sngan.spectral_norm(nn.Linear(3, 3), **kwargs)
+
+
+def test_double_registration_and_unsupported_operator_module():
+    layer = sngan.spectral_norm(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="already registered"):
+        sngan.spectral_norm(layer)
+    with pytest.raises(ValueError, match="Bilinear"):
+        sngan.spectral_norm(nn.Bilinear(3, 3, 2), mode="operator")
+
+
+@pytest.mark.parametrize("mode", ["matrix", "operator"])
+def test_remove_spectral_norm_bakes_w_over_sigma(mode):
+    layer = sngan.spectral_norm(nn.Conv2d(2, 3, 3), mode=mode)
+    x = torch.randn(2, 2, 6, 6)
+    layer(x)
+    layer.eval()
+    expected = layer(x)
+    w = layer.weight.detach().clone()
+    sngan.remove_spectral_norm(layer)
+    assert isinstance(layer.weight, nn.Parameter) and not hasattr(layer, "parametrizations")
+    torch.testing.assert_close(layer.weight.detach(), w)
+    torch.testing.assert_close(layer(x), expected)
+    layer(torch.randn(1, 2, 9, 9))  # no hook left behind
+    with pytest.raises(ValueError, match="not registered"):
+        sngan.remove_spectral_norm(layer)
+
+
+def test_spectral_norm_class_is_public():
+    layer = sngan.spectral_norm(nn.Linear(3, 3))
+    assert isinstance(_sn(layer), SpectralNorm)
