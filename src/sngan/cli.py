@@ -6,8 +6,7 @@ import argparse
 import sys
 
 
-class UserError(Exception):
-    """A mistake of the user's (bad flag, missing file): reported as one line, exit code 2."""
+from sngan.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,9 +40,40 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from sngan.data import fetch_mnist, load_mnist
+    from sngan.data.mnist import LABEL_COUNTS, PICKLE_SHA256
+
+    t0 = time.perf_counter()
+    if args.idx_dir:
+        where = f"IDX files in {args.idx_dir}"
+    else:
+        where = str(fetch_mnist(verbose=True))
+    fetched = time.perf_counter() - t0
+    for split in ("train", "test"):
+        images, labels = load_mnist(split, idx_dir=args.idx_dir)
+        counts = np.bincount(labels, minlength=10).tolist()
+        ok = "matches MNIST" if tuple(counts) == LABEL_COUNTS[split] else "DIFFERS from MNIST's"
+        print(f"{split}: {images.shape[0]} images {images.shape[1]}x{images.shape[2]} {images.dtype}; "
+              f"label counts {counts} ({ok})")
+    if not args.idx_dir:
+        print(f"source sha256 {PICKLE_SHA256} verified")
+    print(f"MNIST ready ({fetched:.2f} s): {where}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sngan", description="Lipschitz-constrained GAN training around spectral normalization.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("data", help="fetch, verify and cache a dataset; prints where")
+    p.add_argument("name", choices=["mnist"])
+    p.add_argument("--idx-dir", default=None, help="read the standard IDX files from this folder instead")
+    p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("certify", help="per-layer σ (reshaped kernel vs true operator) and Lipschitz "
                                        "bounds of the standard MNIST critic under each SN mode")
