@@ -3,52 +3,17 @@ reshaped-kernel σ is not the operator norm of a convolution, and what that does
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 import sngan
-from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
+from sngan.lipschitz import LayerSigma, layer_sigmas
+from sngan.spectral import LINEAR_TYPES
 
 
-@dataclass(frozen=True)
-class LayerRow:
-    name: str
-    kind: str
-    input_shape: tuple[int, ...]
-    matrix_sigma: float     # σ of the reshaped kernel (exact SVD)
-    operator_sigma: float   # σ of the layer's linear map at its input shape
-
-
-def layer_table(critic: nn.Sequential, input_shape) -> list[LayerRow]:
+def layer_table(critic: nn.Sequential, input_shape) -> list[LayerSigma]:
     """σ of every Linear/Conv layer of ``critic`` (current, possibly normalized weights)."""
-    rows: list[LayerRow] = []
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def record(name):
-        def hook(module, args):
-            shapes.setdefault(name, tuple(args[0].shape[1:]))
-        return hook
-
-    hooks = [m.register_forward_pre_hook(record(n)) for n, m in critic.named_modules()
-             if isinstance(m, LINEAR_TYPES)]
-    was_training = critic.training
-    critic.eval()
-    with torch.no_grad():
-        critic(torch.zeros((1, *input_shape)))
-    critic.train(was_training)
-    for h in hooks:
-        h.remove()
-    for name, m in critic.named_modules():
-        if isinstance(m, LINEAR_TYPES):
-            w = m.weight.detach()
-            rows.append(LayerRow(
-                name, type(m).__name__.removeprefix("Parametrized"), shapes[name],
-                float(matrix_sigma(w.double(), default_dim(m))),
-                sngan.operator_norm(m, shapes[name]),
-            ))
-    return rows
+    return layer_sigmas(critic, input_shape)
 
 
 def normalize_critic(critic: nn.Module, mode: str, input_shape, warmup: int = 50, seed: int = 0) -> nn.Module:
@@ -64,7 +29,7 @@ def normalize_critic(critic: nn.Module, mode: str, input_shape, warmup: int = 50
     return critic
 
 
-def format_table(title: str, rows: list[LayerRow]) -> str:
+def format_table(title: str, rows: list[LayerSigma]) -> str:
     lines = [title, f"  {'layer':<8}{'type':<8}{'input':<14}{'matrix σ':>10}{'operator σ':>12}{'op/mat':>8}"]
     prod_m = prod_o = 1.0
     for r in rows:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from sngan.errors import UserError
 
 
@@ -66,9 +65,64 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from sngan.train.config import parse_overrides, resolve
+
+    preset = args.preset or "paper"
+    return resolve(args.method, args.dataset, preset, parse_overrides(args.set), loss=args.loss, steps=args.steps,
+                   seed=args.seed)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sngan.train import Trainer
+
+    cfg = _train_config(args)
+    if args.dry_run:
+        print(cfg.to_json())
+        return 0
+    out = Path(args.out or f"runs/{cfg.method}-{cfg.dataset}-seed{cfg.seed}")
+    trainer = Trainer(cfg, out, resume=args.resume, progress=True if args.progress else None,
+                      evaluate=_evaluator_for(cfg))
+    last = trainer.fit()
+    if last:
+        print(f"step {trainer.step}/{cfg.steps}: loss_d {last['loss_d']:.4f}  loss_g {last['loss_g']:.4f}  "
+              f"W1 estimate {last['w1_estimate']:.4f}")
+    print(f"run finished: {out}")
+    return 0
+
+
+def _evaluator_for(cfg):
+    if not cfg.eval_every:
+        return None
+    try:
+        from sngan.metrics import training_evaluator
+    except ImportError:
+        return None
+    return training_evaluator(cfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sngan", description="Lipschitz-constrained GAN training around spectral normalization.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train one GAN run (resumable)")
+    p.add_argument("--method", required=True, choices=["clip", "gp", "sn", "none"])
+    p.add_argument("--dataset", required=True, choices=["mnist", "ring8", "grid25", "swissroll", "cifar10", "folder"])
+    p.add_argument("--loss", choices=["wasserstein", "hinge", "bce"], default=None,
+                   help="default: the preset's (paper sn: hinge; others: wasserstein)")
+    p.add_argument("--steps", type=int, default=None, help="generator updates")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
+    p.add_argument("--preset", default=None, choices=["paper", "same-budget", "sn-ndis5", "quick", "tiny"],
+                   help="paper (default): each method with its paper's settings; same-budget: equal optimizer, "
+                        "loss and critic updates")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("data", help="fetch, verify and cache a dataset; prints where")
     p.add_argument("name", choices=["mnist"])
@@ -90,8 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as e:
+        from sngan.errors import TrainingDiverged
+
         print(f"sngan: error: {e}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(e, TrainingDiverged) else 2
+    except Exception as e:
+        from sngan.train import Interrupted
+
+        if isinstance(e, Interrupted):
+            print(f"sngan: {e}", file=sys.stderr)
+            return 130
+        raise
     except KeyboardInterrupt:
         print("sngan: interrupted", file=sys.stderr)
         return 130

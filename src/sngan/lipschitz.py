@@ -10,13 +10,15 @@ its reshaped kernel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from sngan.spectral import LINEAR_TYPES, operator_norm
+from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma, operator_norm
 
-__all__ = ["upper_bound", "layer_bounds", "lower_bound", "gradient_norms"]
+__all__ = ["upper_bound", "layer_bounds", "lower_bound", "gradient_norms", "layer_input_shapes", "layer_sigmas",
+           "LayerSigma"]
 
 def _activation_constant(module: nn.Module) -> float | None:
     if isinstance(module, (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Hardtanh, nn.Softplus, nn.Softsign)):
@@ -202,3 +204,52 @@ def lower_bound(
     finally:
         model.train(was_training)
     return best
+
+
+def layer_input_shapes(model: nn.Module, input_shape: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Input shape (batch excluded) of every Linear / Conv* layer of ``model``, by module name."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name):
+        def hook(module, args):
+            shapes.setdefault(name, tuple(args[0].shape[1:]))
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(n)) for n, m in model.named_modules() if isinstance(m, LINEAR_TYPES)]
+    first = next(model.parameters(), None)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), dtype=first.dtype if first is not None else torch.float32,
+                              device=first.device if first is not None else None))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+@dataclass(frozen=True)
+class LayerSigma:
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    matrix_sigma: float     # σ of the reshaped kernel (exact SVD)
+    operator_sigma: float   # σ of the layer's linear map at its input shape
+
+
+def layer_sigmas(model: nn.Module, input_shape: Sequence[int],
+                 shapes: dict[str, tuple[int, ...]] | None = None) -> list[LayerSigma]:
+    """Reshaped-kernel σ and true operator σ of every Linear / Conv* layer's *current* weight
+    (for a spectrally normalized layer: the normalized weight the network uses)."""
+    shapes = shapes or layer_input_shapes(model, input_shape)
+    rows = []
+    for name, m in model.named_modules():
+        if isinstance(m, LINEAR_TYPES) and name in shapes:
+            w = m.weight.detach()
+            rows.append(LayerSigma(
+                name, type(m).__name__.removeprefix("Parametrized"), shapes[name],
+                float(matrix_sigma(w.double(), default_dim(m))), operator_norm(m, shapes[name]),
+            ))
+    return rows

@@ -1,0 +1,154 @@
+"""The Lipschitz constraints, applied to a critic from outside.
+
+The training loop calls ``prepare(critic)`` once, adds ``penalty(critic, real, fake)`` to the critic
+loss, and calls ``after_step(critic)`` after each critic optimizer step. It never learns what
+clipping, a gradient penalty or spectral normalization are.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+import sngan
+from sngan.spectral import LINEAR_TYPES
+
+__all__ = [
+    "Constraint",
+    "NoConstraint",
+    "WeightClip",
+    "GradientPenalty",
+    "SpectralNormalization",
+    "interpolate",
+    "input_gradient_norms",
+]
+
+
+@runtime_checkable
+class Constraint(Protocol):
+    name: str
+
+    def prepare(self, critic: nn.Module) -> nn.Module: ...
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None: ...
+
+    def after_step(self, critic: nn.Module) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class NoConstraint:
+    """An unconstrained critic (the baseline)."""
+
+    name = "none"
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        return critic
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None:
+        return None
+
+    def after_step(self, critic: nn.Module) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "no constraint"
+
+
+class WeightClip(NoConstraint):
+    """WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): after every critic optimizer step
+    clamp every critic parameter to [-clip_value, clip_value]."""
+
+    name = "clip"
+
+    def __init__(self, clip_value: float = 0.01) -> None:
+        if not clip_value > 0:
+            raise ValueError(f"clip_value must be > 0, got {clip_value!r}")
+        self.clip_value = float(clip_value)
+
+    @torch.no_grad()
+    def after_step(self, critic: nn.Module) -> None:
+        for p in critic.parameters():
+            p.clamp_(-self.clip_value, self.clip_value)
+
+    def describe(self) -> str:
+        return f"weight clipping to ±{self.clip_value:g} (Arjovsky et al. 2017)"
+
+
+def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """x̂ = α·real + (1-α)·fake with one α ~ U[0,1] per sample (any number of dims/channels)."""
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype, device=real.device,
+                       generator=generator)
+    return torch.lerp(fake, real, alpha)
+
+
+def input_gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = False) -> Tensor:
+    """Per-sample ‖∇ₓ D(x)‖₂ over all non-batch dimensions, shape [N]."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = critic(x)
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
+    return grad.flatten(1).norm(2, dim=1)
+
+
+class GradientPenalty(NoConstraint):
+    """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): weight · E[(‖∇D(x̂)‖ - center)²] on random
+    interpolates x̂. ``one_sided=True`` penalises only norms above ``center`` (the Lipschitz penalty,
+    LP-WGAN, Petzka et al. 2018)."""
+
+    name = "gp"
+
+    def __init__(self, weight: float = 10.0, center: float = 1.0, one_sided: bool = False) -> None:
+        if not weight >= 0:
+            raise ValueError(f"gradient penalty weight must be >= 0, got {weight!r}")
+        self.weight, self.center, self.one_sided = float(weight), float(center), bool(one_sided)
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        norms = input_gradient_norms(critic, interpolate(real, fake), create_graph=True)
+        gap = norms - self.center
+        if self.one_sided:
+            gap = gap.clamp_min(0.0)
+        return self.weight * gap.pow(2).mean()
+
+    def describe(self) -> str:
+        kind = "one-sided (Petzka et al. 2018)" if self.one_sided else "two-sided (Gulrajani et al. 2017)"
+        return f"gradient penalty λ={self.weight:g}, centre {self.center:g}, {kind}"
+
+
+class SpectralNormalization(NoConstraint):
+    """SN-GAN (Miyato et al. 2018): ``sngan.spectral_norm`` on every Linear / Conv* / ConvTranspose*
+    layer of the critic, ``n_power_iterations`` per training forward, σ by ``mode``."""
+
+    name = "sn"
+
+    def __init__(self, n_power_iterations: int = 1, mode: str = "matrix") -> None:
+        if mode not in sngan.nn.MODES:
+            raise ValueError(f"spectral norm mode must be one of {sngan.nn.MODES}, got {mode!r}")
+        if n_power_iterations < 1:
+            raise ValueError(f"n_power_iterations must be >= 1, got {n_power_iterations!r}")
+        self.n_power_iterations, self.mode = int(n_power_iterations), mode
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        for module in critic.modules():
+            if isinstance(module, LINEAR_TYPES):
+                sngan.spectral_norm(module, n_power_iterations=self.n_power_iterations, mode=self.mode)
+        return critic
+
+    def describe(self) -> str:
+        return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} power iteration(s)/forward"
+
+
+def make_constraint(method: str, *, clip_value: float = 0.01, gp_weight: float = 10.0, gp_center: float = 1.0,
+                    gp_one_sided: bool = False, n_power_iterations: int = 1, sn_mode: str = "matrix") -> Constraint:
+    """The constraint for a method name: ``none`` | ``clip`` | ``gp`` | ``sn``."""
+    if method == "none":
+        return NoConstraint()
+    if method == "clip":
+        return WeightClip(clip_value)
+    if method == "gp":
+        return GradientPenalty(gp_weight, gp_center, gp_one_sided)
+    if method == "sn":
+        return SpectralNormalization(n_power_iterations, sn_mode)
+    raise ValueError(f"unknown method {method!r}; choose one of none, clip, gp, sn")

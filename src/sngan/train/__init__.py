@@ -1,0 +1,7 @@
+"""Training: configuration, the loop, checkpoints, logs."""
+
+from sngan.train.config import PRESETS, TrainConfig, parse_overrides, resolve
+from sngan.train.loop import Interrupted, Trainer, build_models, load_run
+
+__all__ = ["PRESETS", "TrainConfig", "Trainer", "Interrupted", "build_models", "load_run", "parse_overrides",
+           "resolve"]

@@ -1,0 +1,268 @@
+"""Training configuration: one frozen dataclass, named presets in one place, ``key=value`` overrides.
+
+Defaults from the literature:
+* WGAN, weight clipping — RMSProp 5e-5, c = 0.01, n_critic = 5 (Arjovsky et al. 2017, Algorithm 1).
+* WGAN-GP — Adam 1e-4, β = (0, 0.9), λ = 10, n_critic = 5 (Gulrajani et al. 2017, Algorithm 1).
+* SN-GAN — Adam 2e-4, β = (0.5, 0.999), n_dis = 1 (Miyato et al. 2018, Table 1 setting C), or
+  Adam 1e-4, β = (0.5, 0.9), n_dis = 5 (setting B); one power iteration with a kept u; z dim 128.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sngan.errors import ConfigError
+
+METHODS = ("clip", "gp", "sn", "none")
+LOSS_NAMES = ("wasserstein", "hinge", "bce")
+DATASET_NAMES = ("mnist", "ring8", "grid25", "swissroll", "cifar10", "folder")
+TOY = ("ring8", "grid25", "swissroll")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # what to train
+    method: str = "sn"                  # clip | gp | sn | none
+    dataset: str = "ring8"              # mnist | ring8 | grid25 | swissroll | cifar10 | folder
+    loss: str = "wasserstein"           # wasserstein | hinge | bce
+    data_dir: str | None = None         # IDX folder (mnist), cifar-10-batches-py, PNG folder; None = default
+    image_size: int = 32                # folder datasets: resize to this
+    channels: int = 3                   # folder datasets: 1 or 3
+    # schedule
+    steps: int = 2000                   # generator updates
+    n_critic: int = 5                   # critic updates per generator update
+    batch_size: int = 64
+    seed: int = 0
+    # optimisation
+    optimizer: str = "adam"             # adam | rmsprop (both nets)
+    lr_d: float = 1e-4
+    lr_g: float = 1e-4
+    beta1: float = 0.5                  # Adam only
+    beta2: float = 0.9                  # Adam only
+    ema: float = 0.0                    # generator EMA decay (0 = off), e.g. 0.999
+    # constraints
+    clip_value: float = 0.01            # clip
+    gp_weight: float = 10.0             # gp: λ
+    gp_center: float = 1.0              # gp: target gradient norm
+    gp_one_sided: bool = False          # gp: penalise only norms above the centre (Petzka et al. 2018)
+    sn_mode: str = "matrix"             # sn: matrix | operator | exact
+    n_power_iterations: int = 1         # sn
+    # models
+    z_dim: int = 0                      # 0 = dataset default (128 images, 2 toy)
+    width: float = 1.0                  # image models: channel multiplier
+    hidden: int = 512                   # toy MLPs: hidden units (3 layers)
+    # logging and checkpoints (in generator steps; 0 = never, except the final checkpoint)
+    diag_every: int = 100               # ‖∇D‖ on real/fake/interpolates and per-layer σ
+    sample_every: int = 500             # sample grid / toy scatter
+    ckpt_every: int = 500
+    keep_checkpoints: int = 2
+    eval_every: int = 0                 # metrics during training (sngan.metrics registry)
+    eval_samples: int = 2000
+    threads: int = 0                    # torch threads (0 = leave torch's default)
+    preset: str = ""                    # the preset this was resolved from (informational)
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def is_toy(self) -> bool:
+        return self.dataset in TOY
+
+    @property
+    def latent_dim(self) -> int:
+        return self.z_dim or (2 if self.is_toy else 128)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def validate(self) -> TrainConfig:
+        """Raise ConfigError naming the first bad value."""
+        def need(cond: bool, key: str, what: str) -> None:
+            if not cond:
+                raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        need(self.method in METHODS, "method", f"choose one of {', '.join(METHODS)}")
+        need(self.dataset in DATASET_NAMES, "dataset", f"choose one of {', '.join(DATASET_NAMES)}")
+        need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
+        need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
+        for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
+                    "image_size", "eval_samples"):
+            need(getattr(self, key) >= 1, key, "must be >= 1")
+        for key in ("diag_every", "sample_every", "ckpt_every", "eval_every", "z_dim", "threads"):
+            need(getattr(self, key) >= 0, key, "must be >= 0")
+        need(self.steps <= 10**9, "steps", "must be <= 1e9")
+        need(self.batch_size <= 2**20, "batch_size", "must be <= 1048576")
+        need(self.channels in (1, 3), "channels", "must be 1 or 3")
+        for key in ("lr_d", "lr_g", "clip_value", "width"):
+            v = getattr(self, key)
+            need(math.isfinite(v) and 0 < v <= 1e3, key, "must be a finite number > 0")
+        for key in ("beta1", "beta2", "ema"):
+            v = getattr(self, key)
+            need(math.isfinite(v) and 0 <= v < 1, key, "must be in [0, 1)")
+        need(math.isfinite(self.gp_weight) and 0 <= self.gp_weight <= 1e6, "gp_weight", "must be in [0, 1e6]")
+        need(math.isfinite(self.gp_center) and self.gp_center >= 0, "gp_center", "must be a finite number >= 0")
+        need(self.seed >= 0 and self.seed < 2**63, "seed", "must be in [0, 2^63)")
+        need(self.width * 256 >= 1 and self.width <= 64, "width", "must be in [1/256, 64]")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets: the papers' settings for each method, and a "same budget" comparison.
+# ---------------------------------------------------------------------------------------------
+
+PAPER_PRESETS: dict[str, dict[str, Any]] = {
+    # Arjovsky et al. 2017, Algorithm 1
+    "clip": dict(method="clip", optimizer="rmsprop", lr_d=5e-5, lr_g=5e-5, clip_value=0.01, n_critic=5,
+                 loss="wasserstein"),
+    # Gulrajani et al. 2017, Algorithm 1
+    "gp": dict(method="gp", optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.0, beta2=0.9, gp_weight=10.0,
+               n_critic=5, loss="wasserstein"),
+    # Miyato et al. 2018, Table 1 setting C (their best standard-CNN setting with n_dis = 1)
+    "sn": dict(method="sn", optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999, n_critic=1,
+               loss="hinge"),
+    # Miyato et al. 2018, Table 1 setting B (n_dis = 5)
+    "sn-ndis5": dict(method="sn", optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.9, n_critic=5,
+                     loss="hinge"),
+    "none": dict(method="none", optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.9, n_critic=5,
+                 loss="wasserstein"),
+}
+
+# All methods with the same architecture, loss, optimizer and number of critic updates: only the
+# constraint differs (the comparison the study makes).
+SAME_BUDGET: dict[str, Any] = dict(optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.9, n_critic=5,
+                                   loss="wasserstein")
+
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist": dict(batch_size=64, width=1.0, steps=20000, diag_every=500, sample_every=1000, ckpt_every=1000),
+    "ring8": dict(batch_size=256, hidden=512, steps=20000, diag_every=500, sample_every=1000, ckpt_every=1000),
+    "grid25": dict(batch_size=256, hidden=512, steps=20000, diag_every=500, sample_every=1000, ckpt_every=1000),
+    "swissroll": dict(batch_size=256, hidden=512, steps=20000, diag_every=500, sample_every=1000, ckpt_every=1000),
+    "cifar10": dict(batch_size=64, steps=50000),
+    "folder": dict(batch_size=64, steps=50000),
+}
+
+PRESETS = ("paper", "same-budget", "sn-ndis5", "quick", "tiny")
+
+# quick: narrow models and short schedules so the whole study runs on a 2-core CPU in minutes.
+QUICK: dict[str, dict[str, Any]] = {
+    "mnist": dict(width=0.25, batch_size=64, steps=300, diag_every=50, sample_every=100, ckpt_every=100,
+                  ema=0.99),
+    "toy": dict(hidden=128, batch_size=256, steps=600, diag_every=50, sample_every=200, ckpt_every=200),
+}
+# tiny: a few steps, for tests and smoke runs.
+TINY: dict[str, Any] = dict(steps=4, batch_size=16, width=0.125, hidden=16, diag_every=2, sample_every=2,
+                            ckpt_every=2, eval_samples=64)
+
+
+def preset_values(preset: str, method: str, dataset: str) -> dict[str, Any]:
+    """The field values of a preset for a method and dataset (before user overrides)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if dataset not in DATASET_NAMES:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_NAMES)}")
+    values: dict[str, Any] = dict(DATASET_DEFAULTS[dataset])
+    if preset == "sn-ndis5":
+        if method != "sn":
+            raise ConfigError(f"preset sn-ndis5 is for method sn, not {method}")
+        values.update(PAPER_PRESETS["sn-ndis5"])
+    elif preset == "paper":
+        values.update(PAPER_PRESETS[method])
+    else:  # same-budget, quick and tiny compare methods on equal terms
+        values.update(SAME_BUDGET)
+        values["method"] = method
+    if preset == "quick":
+        values.update(QUICK["toy" if dataset in TOY else "mnist"])
+    if preset == "tiny":
+        values.update(TINY)
+    values.update(dataset=dataset, method=method, preset=preset)
+    return values
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse ``text`` as the type of field ``key`` (no eval: ints, floats, bools, strings)."""
+    if key not in _FIELDS:
+        close = [k for k in _FIELDS if k.startswith(key[:3])]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown config key {key!r}{hint}")
+    default = _FIELDS[key].default
+    kind = type(default) if default is not None else str
+    if key == "data_dir":
+        return None if text.lower() in ("", "none") else text
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            try:
+                return int(text)
+            except ValueError:
+                value = float(text)  # accept 1e3, 2000.0
+                if not math.isfinite(value) or value != int(value):
+                    raise ValueError from None
+                return int(value)
+        if kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}={text}: must be a finite number")
+            return value
+        return str(text)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{key}={text!r}: expected {kind.__name__}") from None
+
+
+def resolve(method: str, dataset: str, preset: str = "paper", overrides: dict[str, Any] | None = None,
+            **explicit: Any) -> TrainConfig:
+    """Preset values, then explicit keyword values, then ``overrides`` (``--set``); validated."""
+    values = preset_values(preset, method, dataset)
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if key not in _FIELDS:
+            parse_value(key, "")  # raises with a hint
+        values[key] = parse_value(key, value) if isinstance(value, str) and key != "data_dir" else value
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown config key {sorted(unknown)[0]!r}")
+    return TrainConfig(**values).validate()
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A config back from its JSON (a run directory's config.json)."""
+    unknown = set(data) - set(_FIELDS)
+    if unknown:
+        raise ConfigError(f"config has unknown key {sorted(unknown)[0]!r}")
+    try:
+        return TrainConfig(**data).validate()
+    except TypeError as e:
+        raise ConfigError(f"invalid config: {e}") from None
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr_d=2e-4", "ema=0.999"]`` → typed values (ConfigError on a bad item)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        out[key] = parse_value(key, text.strip())
+    return out
+
+
+__all__ = ["TrainConfig", "PRESETS", "METHODS", "resolve", "from_dict", "parse_overrides", "parse_value",
+           "preset_values"]

@@ -1,0 +1,410 @@
+"""The training loop. It owns the schedule (critic steps, generator steps, logging, checkpoints);
+the loss owns the maths (``sngan.losses``) and the constraint owns the Lipschitz control
+(``sngan.constraints``: ``prepare`` / ``penalty`` / ``after_step``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sngan import losses
+from sngan.constraints import input_gradient_norms, interpolate, make_constraint
+from sngan.data import BatchSampler, load_dataset
+from sngan.data.cache import atomic_write_bytes
+from sngan.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
+from sngan.lipschitz import layer_bounds, layer_input_shapes, layer_sigmas
+from sngan.nn import SpectralNorm
+from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
+from sngan.train import checkpoint as ckpt
+from sngan.train.config import TrainConfig, from_dict
+from sngan.train.logging import LOG, JsonlLog, make_progress
+from sngan.train.samples import save_image_grid, save_toy_scatter
+
+CONFIG = "config.json"
+STATUS = "status.json"
+SAMPLES = "samples"
+# Resuming may change these fields; any other difference from the stored config is an error.
+RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every")
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. ``step`` is where the run stopped."""
+
+    def __init__(self, run_dir: Path, step: int, signum: int) -> None:
+        super().__init__(f"interrupted at step {step}; checkpoint written. Resume with: "
+                         f"sngan train --resume --out {run_dir}")
+        self.run_dir, self.step, self.signum = run_dir, step, signum
+
+
+def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
+    """(generator, critic, critic input shape) for a config."""
+    from sngan.models import MnistCritic, MnistGenerator, ResNetCritic32, ResNetGenerator32, ToyCritic, ToyGenerator
+
+    if cfg.is_toy:
+        return ToyGenerator(cfg.latent_dim, cfg.hidden), ToyCritic(cfg.hidden), (2,)
+    if cfg.dataset == "mnist":
+        return MnistGenerator(cfg.latent_dim, cfg.width), MnistCritic(cfg.width), (1, 28, 28)
+    channels = 3 if cfg.dataset == "cifar10" else cfg.channels
+    if cfg.dataset == "folder" and cfg.image_size != 32:
+        raise ConfigError(f"image_size={cfg.image_size}: the ResNet models are for 32x32 images")
+    ch = max(8, int(round(128 * cfg.width)))
+    return ResNetGenerator32(cfg.latent_dim, 2 * ch, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
+
+
+def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def _finite(value: Tensor, step: int, term: str) -> None:
+    if not torch.isfinite(value).all():
+        raise TrainingDiverged(
+            f"step {step}: the {term} is {value.item()} (non-finite); training stopped, the last good "
+            "checkpoint is kept — lower the learning rate or change the constraint"
+        )
+
+
+class Trainer:
+    """Trains one GAN run in ``run_dir`` (see ``sngan train``).
+
+    Args:
+        config: the resolved configuration.
+        run_dir: output directory (config.json, log.jsonl, checkpoints/, samples/, status.json).
+        resume: continue from the newest valid checkpoint (error if there is none).
+        progress: show a progress bar (None = only on a terminal).
+        evaluate: optional ``fn(trainer) -> dict`` called every ``config.eval_every`` steps; its
+            numbers go into the log (the metrics registry plugs in here).
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+                 progress: bool | None = None, evaluate: Callable[[Trainer], dict] | None = None) -> None:
+        self.cfg = config.validate()
+        self.run_dir = Path(run_dir)
+        self.progress_enabled = progress
+        self.evaluate = evaluate
+        self._stop_signal: int | None = None
+        self._prepare_run_dir(resume)
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        torch.manual_seed(self.cfg.seed)
+
+        self.data = load_dataset(self.cfg.dataset, self.cfg.data_dir, seed=self.cfg.seed,
+                                 image_size=self.cfg.image_size, channels=self.cfg.channels)
+        self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed)
+        self.generator, self.critic, self.input_shape = build_models(self.cfg)
+        self.constraint = make_constraint(
+            self.cfg.method, clip_value=self.cfg.clip_value, gp_weight=self.cfg.gp_weight,
+            gp_center=self.cfg.gp_center, gp_one_sided=self.cfg.gp_one_sided,
+            n_power_iterations=self.cfg.n_power_iterations, sn_mode=self.cfg.sn_mode)
+        self.critic = self.constraint.prepare(self.critic)
+        self.layer_shapes = layer_input_shapes(self.critic, self.input_shape)  # also fixes operator-SN shapes
+        self.opt_d = _optimizer(self.cfg, self.critic.parameters(), self.cfg.lr_d)
+        self.opt_g = _optimizer(self.cfg, self.generator.parameters(), self.cfg.lr_g)
+        self.generator_ema = copy.deepcopy(self.generator).eval() if self.cfg.ema > 0 else None
+        for p in (self.generator_ema.parameters() if self.generator_ema is not None else ()):
+            p.requires_grad_(False)
+        # Fixed noise for sample grids and a private RNG for diagnostics: neither touches the
+        # training random stream, so logging more or less never changes the result.
+        fixed = torch.Generator().manual_seed(self.cfg.seed + 7919)
+        self.fixed_z = torch.randn(64 if not self.cfg.is_toy else 1000, self.cfg.latent_dim, generator=fixed)
+        self.diag_rng = torch.Generator().manual_seed(self.cfg.seed + 104729)
+        self.step = 0
+        self.log = JsonlLog(self.run_dir / LOG)
+        if resume:
+            self._restore()
+        else:
+            atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
+            self._write_status("running")
+
+    # -- run directory -------------------------------------------------------------------------
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        d = self.run_dir
+        if resume:
+            if not (d / CONFIG).exists():
+                raise CheckpointError(f"nothing to resume: {d} holds no run (no {CONFIG})")
+            stored = from_dict(json.loads((d / CONFIG).read_text()))
+            for key, value in stored.to_dict().items():
+                if key not in RESUMABLE_CHANGES and getattr(self.cfg, key) != value:
+                    raise ConfigError(f"--resume: {key}={getattr(self.cfg, key)!r} differs from the run's "
+                                      f"{value!r} in {d / CONFIG}")
+            ckpt.remove_temporary(d)
+            if not ckpt.list_checkpoints(d):
+                raise CheckpointError(f"nothing to resume: {d} has no checkpoint yet")
+            return
+        if d.exists() and any(d.iterdir()):
+            raise UserError(f"{d} already holds files; pass --resume to continue that run or choose another --out")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / SAMPLES).mkdir(exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create run directory {d}: {e.strerror}") from None
+
+    def _write_status(self, status: str, **extra: Any) -> None:
+        payload = {"status": status, "step": self.step, "steps": self.cfg.steps, **extra}
+        atomic_write_bytes(self.run_dir / STATUS, json.dumps(payload, indent=1).encode())
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def _tensors_and_state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors: dict[str, Tensor] = {}
+        for prefix, module in (("critic", self.critic), ("generator", self.generator),
+                               ("generator_ema", self.generator_ema)):
+            if module is not None:
+                for k, v in module.state_dict().items():
+                    tensors[f"{prefix}.{k}"] = v
+        state = {
+            "opt_d": ckpt.flatten_optimizer("opt_d", self.opt_d, tensors),
+            "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, tensors),
+            "sampler": self.sampler.state_dict(),
+            "config": self.cfg.to_dict(),
+        }
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.diag"] = self.diag_rng.get_state()
+        return tensors, state
+
+    def save(self) -> Path:
+        tensors, state = self._tensors_and_state()
+        try:
+            return ckpt.save_checkpoint(self.run_dir, self.step, tensors, state, keep=self.cfg.keep_checkpoints)
+        except OSError as e:
+            raise UserError(f"could not write a checkpoint in {self.run_dir}: {e.strerror or e}; the previous "
+                            "checkpoint is intact") from None
+
+    def _restore(self) -> None:
+        found = ckpt.latest_valid_checkpoint(self.run_dir)
+        if found is None:
+            raise CheckpointError(f"nothing to resume: {self.run_dir} has no checkpoint yet")
+        _, tensors, state = found
+        for prefix, module in (("critic", self.critic), ("generator", self.generator),
+                               ("generator_ema", self.generator_ema)):
+            if module is None:
+                continue
+            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            module.load_state_dict(sub)
+        ckpt.restore_optimizer(self.opt_d, state["opt_d"], tensors)
+        ckpt.restore_optimizer(self.opt_g, state["opt_g"], tensors)
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.diag_rng.set_state(tensors["rng.diag"])
+        self.step = int(state["step"])
+        self.log.truncate_after(self.step)
+        atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
+
+    # -- one iteration ---------------------------------------------------------------------------
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.cfg.latent_dim)
+
+    def critic_step(self, real: Tensor) -> dict[str, float]:
+        G, D, cfg = self.generator, self.critic, self.cfg
+        with torch.no_grad():
+            fake = G(self._noise(real.shape[0]))
+        scores = D(torch.cat([real, fake]))  # one forward: critics have no batch statistics
+        s_real, s_fake = scores[: real.shape[0]], scores[real.shape[0]:]
+        loss = losses.critic_loss(cfg.loss, s_real, s_fake)
+        _finite(loss, self.step, f"critic loss ({cfg.loss})")
+        penalty = self.constraint.penalty(D, real, fake)
+        total = loss
+        if penalty is not None:
+            _finite(penalty, self.step, "gradient penalty")
+            total = loss + penalty
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_d.step()
+        self.constraint.after_step(D)
+        return {"loss_d": loss.item(), "penalty": penalty.item() if penalty is not None else 0.0,
+                "w1_estimate": (s_real.mean() - s_fake.mean()).item()}
+
+    def generator_step(self) -> float:
+        G, D = self.generator, self.critic
+        D.eval()  # no power iteration in the generator's pass: u moves once per critic step
+        for p in D.parameters():
+            p.requires_grad_(False)
+        try:
+            loss = losses.generator_loss(self.cfg.loss, D(G(self._noise(self.cfg.batch_size))))
+            _finite(loss, self.step, f"generator loss ({self.cfg.loss})")
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            for p in D.parameters():
+                p.requires_grad_(True)
+            D.train()
+        if self.generator_ema is not None:
+            self._update_ema()
+        return loss.item()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.ema
+        for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            pe.lerp_(p, 1.0 - decay)
+        for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            be.copy_(b)
+
+    # -- diagnostics and samples -----------------------------------------------------------------
+
+    def diagnostics(self, real: Tensor) -> dict[str, Any]:
+        """‖∇ₓD‖ on real, fake and interpolated points; each layer's σ; the certified bound."""
+        D = self.critic
+        D.eval()
+        try:
+            with torch.no_grad():
+                fake = self.generator(torch.randn(real.shape[0], self.cfg.latent_dim, generator=self.diag_rng))
+            interp = interpolate(real, fake, generator=self.diag_rng)
+            out: dict[str, Any] = {}
+            for name, x in (("real", real), ("fake", fake), ("interp", interp)):
+                norms = input_gradient_norms(D, x)
+                out[f"grad_norm_{name}_mean"] = norms.mean().item()
+                out[f"grad_norm_{name}_max"] = norms.max().item()
+            out["sigma"], out["lipschitz_upper"] = self._layer_sigma_log()
+        finally:
+            D.train()
+        return out
+
+    def _layer_sigma_log(self) -> tuple[dict[str, dict[str, float]], float | None]:
+        D = self.critic
+        try:  # the certified bound needs a Sequential critic; residual critics get σ only
+            factors = {name: f for name, _, f in layer_bounds(D, self.input_shape)}
+            upper = math.prod(factors.values())
+        except ValueError:
+            factors = {r.name: r.operator_sigma for r in layer_sigmas(D, self.input_shape, self.layer_shapes)}
+            upper = None
+        table: dict[str, dict[str, float]] = {}
+        for name, m in D.named_modules():
+            if isinstance(m, LINEAR_TYPES):
+                row = {"matrix": float(matrix_sigma(m.weight.detach().double(), default_dim(m))),
+                       "operator": float(factors[name])}
+                plist = getattr(getattr(m, "parametrizations", None), "weight", None)
+                for p in plist or ():
+                    if isinstance(p, SpectralNorm):
+                        row["estimate"] = float(p.sigma)  # SN's running estimate of the raw σ
+                table[name] = row
+        return table, upper
+
+    def sample(self, n: int | None = None) -> Tensor:
+        """Samples from the EMA generator if on, else the generator (eval mode, fresh noise)."""
+        G = self.generator_ema if self.generator_ema is not None else self.generator
+        was = G.training
+        G.eval()
+        with torch.no_grad():
+            out = G(self._fixed_or_noise(n))
+        G.train(was)
+        return out
+
+    def _fixed_or_noise(self, n: int | None) -> Tensor:
+        if n is None:
+            return self.fixed_z
+        gen = torch.Generator().manual_seed(self.cfg.seed + 15485863)
+        return torch.randn(n, self.cfg.latent_dim, generator=gen)
+
+    def write_samples(self) -> Path:
+        path = self.run_dir / SAMPLES / f"step-{self.step:08d}.png"
+        samples = self.sample()
+        if self.cfg.is_toy:
+            gen = torch.Generator().manual_seed(self.cfg.seed + 3)
+            real = self.data[torch.randint(len(self.data), (len(samples),), generator=gen)]
+            save_toy_scatter(real, samples, self.critic, path, title=f"{self.cfg.method} step {self.step}")
+        else:
+            save_image_grid(samples, path)
+        return path
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``config.steps`` generator updates; returns the last log record."""
+        cfg = self.cfg
+        handlers = {}
+        if _main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        bar = make_progress(cfg.steps, self.step, f"{cfg.method}/{cfg.dataset}", self.progress_enabled)
+        record: dict[str, Any] = {}
+        try:
+            if self.step == 0 and cfg.sample_every:
+                self.write_samples()
+            while self.step < cfg.steps:
+                if self._stop_signal is not None:
+                    self.save()
+                    self._write_status("interrupted")
+                    raise Interrupted(self.run_dir, self.step, self._stop_signal)
+                record = self._iteration()
+                bar.update(1)
+                bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
+                                w1=f"{record['w1_estimate']:.3f}", refresh=False)
+            if not ckpt.list_checkpoints(self.run_dir) or ckpt.list_checkpoints(self.run_dir)[-1].name != \
+                    f"step-{self.step:08d}":
+                self.save()
+            self._write_status("finished")
+        except TrainingDiverged as e:
+            self._write_status("diverged", error=str(e))
+            raise
+        finally:
+            bar.close()
+            self.log.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        return record
+
+    def _iteration(self) -> dict[str, Any]:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        stats = [self.critic_step(next(self.sampler)) for _ in range(cfg.n_critic)]
+        t1 = time.perf_counter()
+        self.step += 1
+        loss_g = self.generator_step()
+        t2 = time.perf_counter()
+        record: dict[str, Any] = {
+            "step": self.step,
+            "loss_d": sum(s["loss_d"] for s in stats) / len(stats),
+            "loss_g": loss_g,
+            "w1_estimate": sum(s["w1_estimate"] for s in stats) / len(stats),
+            "penalty": sum(s["penalty"] for s in stats) / len(stats),
+            "sec_critic_step": (t1 - t0) / cfg.n_critic,
+            "sec_gen_step": t2 - t1,
+        }
+        last = self.step == cfg.steps
+        if cfg.diag_every and (self.step % cfg.diag_every == 0 or last):
+            real = self.data[torch.randint(len(self.data), (min(256, len(self.data)),), generator=self.diag_rng)]
+            record.update(self.diagnostics(real))
+        if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
+            record["metrics"] = self.evaluate(self)
+        self.log.write(record)
+        if cfg.sample_every and (self.step % cfg.sample_every == 0 or last):
+            self.write_samples()
+        if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 or last:
+            self.save()
+        return record
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread() and os.name == "posix"
+
+
+def load_run(run_dir: str | Path) -> Trainer:
+    """A Trainer restored from a run directory's newest valid checkpoint (for eval and reports)."""
+    run_dir = Path(run_dir)
+    try:
+        cfg = from_dict(json.loads((run_dir / CONFIG).read_text()))
+    except FileNotFoundError:
+        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})") from None
+    except ValueError as e:
+        raise UserError(f"{run_dir / CONFIG} is not valid JSON ({e})") from None
+    return Trainer(cfg, run_dir, resume=True, progress=False)
