@@ -16,7 +16,7 @@ CIFAR_TEST = ("test_batch",)
 
 def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images [N, H, W] or [N, C, H, W] → float32 [N, C, H, W] in [-1, 1] (x/127.5 - 1)."""
-    x = torch.as_tensor(np.asarray(images))
+    x = torch.from_numpy(np.array(images, copy=True)) if isinstance(images, np.ndarray) else images
     if x.dtype != torch.uint8:
         raise DataError(f"expected uint8 images, got {x.dtype}")
     if x.ndim == 3:

@@ -118,7 +118,6 @@ class Trainer:
         # training random stream, so logging more or less never changes the result.
         fixed = torch.Generator().manual_seed(self.cfg.seed + 7919)
         self.fixed_z = torch.randn(64 if not self.cfg.is_toy else 1000, self.cfg.latent_dim, generator=fixed)
-        self.diag_rng = torch.Generator().manual_seed(self.cfg.seed + 104729)
         self.step = 0
         self.log = JsonlLog(self.run_dir / LOG)
         if resume:
@@ -171,7 +170,6 @@ class Trainer:
             "config": self.cfg.to_dict(),
         }
         tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.diag"] = self.diag_rng.get_state()
         return tensors, state
 
     def save(self) -> Path:
@@ -197,7 +195,6 @@ class Trainer:
         ckpt.restore_optimizer(self.opt_g, state["opt_g"], tensors)
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(tensors["rng.torch"])
-        self.diag_rng.set_state(tensors["rng.diag"])
         self.step = int(state["step"])
         self.log.truncate_after(self.step)
         atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
@@ -214,11 +211,11 @@ class Trainer:
         scores = D(torch.cat([real, fake]))  # one forward: critics have no batch statistics
         s_real, s_fake = scores[: real.shape[0]], scores[real.shape[0]:]
         loss = losses.critic_loss(cfg.loss, s_real, s_fake)
-        _finite(loss, self.step, f"critic loss ({cfg.loss})")
+        _finite(loss, self.step + 1, f"critic loss ({cfg.loss})")
         penalty = self.constraint.penalty(D, real, fake)
         total = loss
         if penalty is not None:
-            _finite(penalty, self.step, "gradient penalty")
+            _finite(penalty, self.step + 1, "gradient penalty")
             total = loss + penalty
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
@@ -256,14 +253,19 @@ class Trainer:
 
     # -- diagnostics and samples -----------------------------------------------------------------
 
+    def _diag_rng(self) -> torch.Generator:
+        # Stateless in the step: diagnostics at extra steps never shift later ones (or training).
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step + 104729)
+
     def diagnostics(self, real: Tensor) -> dict[str, Any]:
         """‖∇ₓD‖ on real, fake and interpolated points; each layer's σ; the certified bound."""
         D = self.critic
+        rng = self._diag_rng()
         D.eval()
         try:
             with torch.no_grad():
-                fake = self.generator(torch.randn(real.shape[0], self.cfg.latent_dim, generator=self.diag_rng))
-            interp = interpolate(real, fake, generator=self.diag_rng)
+                fake = self.generator(torch.randn(real.shape[0], self.cfg.latent_dim, generator=rng))
+            interp = interpolate(real, fake, generator=rng)
             out: dict[str, Any] = {}
             for name, x in (("real", real), ("fake", fake), ("interp", interp)):
                 norms = input_gradient_norms(D, x)
@@ -380,7 +382,7 @@ class Trainer:
         }
         last = self.step == cfg.steps
         if cfg.diag_every and (self.step % cfg.diag_every == 0 or last):
-            real = self.data[torch.randint(len(self.data), (min(256, len(self.data)),), generator=self.diag_rng)]
+            real = self.data[torch.randint(len(self.data), (min(256, len(self.data)),), generator=self._diag_rng())]
             record.update(self.diagnostics(real))
         if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
             record["metrics"] = self.evaluate(self)

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from sngan.errors import ConfigError
+from sngan.train.config import PAPER_PRESETS, parse_overrides, preset_values, resolve
+
+
+def test_paper_presets_follow_the_papers():
+    clip = resolve("clip", "mnist")
+    assert (clip.optimizer, clip.lr_d, clip.clip_value, clip.n_critic) == ("rmsprop", 5e-5, 0.01, 5)
+    gp = resolve("gp", "mnist")
+    assert (gp.optimizer, gp.lr_d, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == ("adam", 1e-4, 0.0, 0.9, 10, 5)
+    sn = resolve("sn", "mnist")
+    assert (sn.lr_d, sn.beta1, sn.beta2, sn.n_critic, sn.n_power_iterations) == (2e-4, 0.5, 0.999, 1, 1)
+    sn5 = resolve("sn", "mnist", "sn-ndis5")
+    assert (sn5.lr_d, sn5.beta1, sn5.beta2, sn5.n_critic) == (1e-4, 0.5, 0.9, 5)
+    assert sn.latent_dim == 128 and resolve("sn", "ring8").latent_dim == 2
+
+
+def test_same_budget_differs_only_in_the_method():
+    cfgs = [resolve(m, "mnist", "same-budget").to_dict() for m in ("clip", "gp", "sn")]
+    for c in cfgs:
+        c.pop("method")
+    assert cfgs[0] == cfgs[1] == cfgs[2]
+
+
+def test_overrides_are_typed_and_validated():
+    cfg = resolve("gp", "ring8", overrides=parse_overrides(["lr_d=2e-4", "ema=0.999", "steps=1e3",
+                                                            "gp_one_sided=true"]))
+    assert (cfg.lr_d, cfg.ema, cfg.steps, cfg.gp_one_sided) == (2e-4, 0.999, 1000, True)
+    json.loads(cfg.to_json())
+
+
+@pytest.mark.parametrize("item,match", [
+    ("lr=1", "unknown config key 'lr'"),
+    ("lr_d=abc", "expected float"),
+    ("lr_d=nan", "finite"),
+    ("lr_d=-1", "lr_d=-1.0"),
+    ("steps=0", "steps=0"),
+    ("steps=1.5", "expected int"),
+    ("ema=1", "ema=1.0"),
+    ("sn_mode=svd", "sn_mode"),
+    ("novalue", "key=value"),
+    ("gp_one_sided=maybe", "expected bool"),
+])
+def test_bad_overrides_are_config_errors(item, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve("gp", "ring8", overrides=parse_overrides([item]))
+
+
+def test_unknown_names():
+    with pytest.raises(ConfigError, match="preset"):
+        preset_values("fast", "gp", "ring8")
+    with pytest.raises(ConfigError, match="method"):
+        resolve("wgan", "ring8")
+    with pytest.raises(ConfigError, match="sn-ndis5"):
+        resolve("gp", "ring8", "sn-ndis5")
+    assert set(PAPER_PRESETS) >= {"clip", "gp", "sn"}

@@ -1,0 +1,158 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sngan.errors import CheckpointError, TrainingDiverged, UserError
+from sngan.train import Trainer, resolve
+from sngan.train.checkpoint import list_checkpoints
+from sngan.train.logging import read_log_lines
+
+
+def tiny(method, dataset="ring8", **kw):
+    return resolve(method, dataset, "tiny", overrides=kw)
+
+
+@pytest.mark.parametrize("dataset", ["ring8", "grid25", "swissroll", "mnist"])
+@pytest.mark.parametrize("method", ["clip", "gp", "sn", "none"])
+def test_two_step_smoke(tmp_path, method, dataset):
+    cfg = tiny(method, dataset, steps=2, n_critic=2)
+    last = Trainer(cfg, tmp_path / "run").fit()
+    log = read_log_lines(tmp_path / "run" / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2] and last["step"] == 2
+    for key in ("loss_d", "loss_g", "w1_estimate", "penalty", "sec_critic_step", "sec_gen_step"):
+        assert key in log[0]
+    assert log[1]["w1_estimate"] == pytest.approx(-log[1]["loss_d"]) if cfg.loss == "wasserstein" else True
+    diag = log[1]
+    assert set(diag["sigma"]) and all({"matrix", "operator"} <= set(v) for v in diag["sigma"].values())
+    if method == "sn":
+        assert all("estimate" in v for v in diag["sigma"].values())
+    if method == "gp":
+        assert log[0]["penalty"] > 0
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "finished"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["method"] == method
+    assert (tmp_path / "run" / "samples" / "step-00000002.png").exists()
+
+
+def _weights(run):
+    return load_file(str(list_checkpoints(run)[-1] / "tensors.safetensors"))
+
+
+@pytest.mark.parametrize("method", ["gp", "sn", "clip"])
+def test_resume_equals_uninterrupted(tmp_path, method):
+    full = tiny(method, steps=8, ema=0.9, ckpt_every=3)
+    Trainer(full, tmp_path / "a").fit()
+    Trainer(tiny(method, steps=5, ema=0.9, ckpt_every=3), tmp_path / "b").fit()
+    Trainer(full, tmp_path / "b", resume=True).fit()
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert set(wa) == set(wb)
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+    la, lb = read_log_lines(tmp_path / "a" / "log.jsonl"), read_log_lines(tmp_path / "b" / "log.jsonl")
+    assert [r["step"] for r in lb] == list(range(1, 9))
+    for ra, rb in zip(la, lb):
+        for key in ("loss_d", "loss_g", "w1_estimate", "penalty"):
+            assert ra[key] == rb[key], (ra["step"], key)
+
+
+def test_resume_truncates_log_after_the_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    Trainer(tiny("sn", steps=4, ckpt_every=2), run).fit()
+    # pretend the run died after step 4's checkpoint... but wrote two more log lines
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps({"step": 5}) + "\n" + '{"step": 6, "loss')
+    Trainer(tiny("sn", steps=6, ckpt_every=2), run, resume=True).fit()
+    assert [r["step"] for r in read_log_lines(run / "log.jsonl")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_never_overwrites_and_resume_needs_a_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    Trainer(tiny("gp", steps=2), run).fit()
+    with pytest.raises(UserError, match="--resume"):
+        Trainer(tiny("gp", steps=2), run)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        Trainer(tiny("gp", steps=2), tmp_path / "empty", resume=True)
+    with pytest.raises(UserError, match="lr_d"):
+        Trainer(tiny("gp", steps=2, lr_d=1e-3), run, resume=True)
+
+
+def test_keeps_the_last_two_checkpoints(tmp_path):
+    run = tmp_path / "r"
+    Trainer(tiny("sn", steps=8, ckpt_every=2), run).fit()
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000006", "step-00000008"]
+
+
+def test_nan_guard_names_step_and_term_and_keeps_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    cfg = tiny("gp", steps=50, ckpt_every=1, n_critic=1)
+    trainer = Trainer(cfg, run)
+    # corrupt data arrives after step 3: the guard must stop at step 3 and keep the checkpoint
+    stop = trainer.critic_step
+
+    def poisoned(real):
+        if trainer.step == 3:
+            real = real.clone()
+            real[0, 0] = float("nan")
+        return stop(real)
+
+    trainer.critic_step = poisoned
+    with pytest.raises(TrainingDiverged, match=r"step 4: the critic loss \(wasserstein\) is nan"):
+        trainer.fit()
+    assert json.loads((run / "status.json").read_text())["status"] == "diverged"
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000002", "step-00000003"]
+    for v in _weights(run).values():
+        assert torch.isfinite(v.float()).all()
+
+
+def test_sigint_writes_a_checkpoint_and_resume_matches(tmp_path):
+    args = [sys.executable, "-m", "sngan", "train", "--method", "gp", "--dataset", "ring8", "--preset", "tiny",
+            "--set", "threads=1", "--set", "ckpt_every=1000", "--set", "sample_every=0", "--set", "diag_every=0"]
+    straight = subprocess.run(args + ["--steps", "400", "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    proc = subprocess.Popen(args + ["--steps", "400", "--out", str(tmp_path / "b")], stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "b" / "log.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(read_log_lines(log)) < 20:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived (machine too fast for 400 steps)")
+    assert proc.returncode == 130
+    assert "--resume" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "b" / "status.json").read_text())["status"] == "interrupted"
+    resumed = subprocess.run(args + ["--steps", "400", "--out", str(tmp_path / "b"), "--resume"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "sngan", "train", *extra], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+    for extra, needle in [
+        (("--method", "gp", "--dataset", "ring8", "--set", "lr=1"), "unknown config key"),
+        (("--method", "gp", "--dataset", "ring8", "--set", "lr_d=x"), "expected float"),
+        (("--method", "wgan", "--dataset", "ring8"), "invalid choice"),
+        (("--method", "gp", "--dataset", "ring8", "--resume", "--out", str(tmp_path / "none")), "nothing to resume"),
+    ]:
+        out = run(*extra)
+        assert out.returncode == 2, (extra, out.stderr)
+        assert out.stderr.count("\n") == 1 and needle in out.stderr, out.stderr
+
+
+def test_dry_run_prints_resolved_config(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "sngan", "train", "--method", "clip", "--dataset", "mnist",
+                          "--dry-run", "--set", "clip_value=0.02"], capture_output=True, text=True)
+    cfg = json.loads(out.stdout)
+    assert cfg["clip_value"] == 0.02 and cfg["optimizer"] == "rmsprop" and cfg["method"] == "clip"
