@@ -103,6 +103,21 @@ def _evaluator_for(cfg):
     return training_evaluator(cfg)
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from sngan.metrics.run import METRICS_FILE, evaluate_run
+
+    result = evaluate_run(args.run_dir, n_samples=args.samples, seed=args.seed)
+    print(f"{result['method']}/{result['dataset']} at step {result['step']} "
+          f"({result['n_samples']} samples, seed {result['seed']}, {result['generator']}):")
+    for key, value in result["metrics"].items():
+        if isinstance(value, float):
+            print(f"  {key:<24}{value:>12.4f}")
+        elif isinstance(value, int) or value is None:
+            print(f"  {key:<24}{value!s:>12}")
+    print(f"written: {args.run_dir}/{METRICS_FILE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sngan", description="Lipschitz-constrained GAN training around spectral normalization.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -123,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="metrics of a run's newest checkpoint -> RUN_DIR/metrics.json")
+    p.add_argument("run_dir")
+    p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("data", help="fetch, verify and cache a dataset; prints where")
     p.add_argument("name", choices=["mnist"])

@@ -1,0 +1,199 @@
+"""Sample-quality and Lipschitz metrics, as a registry by name.
+
+The same functions run inside the training loop (``eval_every``), in ``sngan eval RUN_DIR`` and in
+the study. MNIST metrics live in the feature space of a shipped MNIST classifier (see
+``sngan.metrics.evaluator``); toy metrics follow the VEEGAN/PacGAN protocol.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sngan.metrics.evaluator import MnistEvaluator, mnist_evaluator
+from sngan.metrics.features import features_and_logits
+from sngan.metrics.fid import fid, fid_from_features, frechet_distance
+from sngan.metrics.inception_score import (
+    class_coverage,
+    class_coverage_from_logits,
+    inception_score,
+    inception_score_from_logits,
+)
+from sngan.metrics.kid import kid, kid_from_features
+from sngan.metrics.prdc import prdc, prdc_from_features
+from sngan.metrics.toy import high_quality, modes_covered, wasserstein1_exact
+
+
+@dataclass
+class EvalContext:
+    """What a metric may look at. Features are computed once and shared by all image metrics."""
+
+    dataset: str
+    real: Tensor
+    fake: Tensor
+    critic: nn.Module | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def feats(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        if which not in self._cache:
+            f, logits = features_and_logits(self.real if which == "real" else self.fake, name=which)
+            self._cache[which] = (f.numpy(), logits.numpy())
+        return self._cache[which]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str                                  # "image" (MNIST) | "toy" | "critic"
+    fn: Callable[[EvalContext], dict[str, Any]]
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, kind: str):
+    def wrap(fn):
+        METRICS[name] = Metric(name, kind, fn)
+        return fn
+    return wrap
+
+
+@register_metric("fid", "image")
+def _fid(ctx: EvalContext) -> dict:
+    return {"fid": fid_from_features(ctx.feats("real")[0], ctx.feats("fake")[0])}
+
+
+@register_metric("kid", "image")
+def _kid(ctx: EvalContext) -> dict:
+    mean, std = kid_from_features(ctx.feats("real")[0], ctx.feats("fake")[0],
+                                  subset_size=min(1000, len(ctx.real), len(ctx.fake)))
+    return {"kid": mean, "kid_std": std}
+
+
+@register_metric("inception_score", "image")
+def _is(ctx: EvalContext) -> dict:
+    mean, std = inception_score_from_logits(ctx.feats("fake")[1])
+    return {"inception_score": mean, "inception_score_std": std}
+
+
+@register_metric("prdc", "image")
+def _prdc(ctx: EvalContext) -> dict:
+    return prdc_from_features(ctx.feats("real")[0], ctx.feats("fake")[0])
+
+
+@register_metric("class_coverage", "image")
+def _coverage(ctx: EvalContext) -> dict:
+    cov = class_coverage_from_logits(ctx.feats("fake")[1])
+    return {"class_share": cov["share"], "class_kl_uniform": cov["kl_to_uniform"],
+            "digits_under_1pct": cov["digits_under_1pct"]}
+
+
+@register_metric("modes", "toy")
+def _modes(ctx: EvalContext) -> dict:
+    if ctx.dataset not in ("ring8", "grid25"):
+        return {}
+    return {"modes_covered": modes_covered(ctx.fake, ctx.dataset), "high_quality": high_quality(ctx.fake, ctx.dataset)}
+
+
+@register_metric("wasserstein1", "toy")
+def _w1(ctx: EvalContext) -> dict:
+    out = {"w1_exact": wasserstein1_exact(ctx.real, ctx.fake)}
+    if ctx.critic is not None:
+        with torch.no_grad():
+            out["w1_critic"] = (ctx.critic(ctx.real).mean() - ctx.critic(ctx.fake).mean()).item()
+    return out
+
+
+@register_metric("lipschitz", "critic")
+def _lipschitz(ctx: EvalContext) -> dict:
+    from sngan.constraints import input_gradient_norms, interpolate
+    from sngan.lipschitz import lower_bound, upper_bound
+
+    D = ctx.critic
+    if D is None:
+        return {}
+    out: dict[str, Any] = {}
+    gen = torch.Generator().manual_seed(0)
+    n = min(256, len(ctx.real), len(ctx.fake))
+    real, fake = ctx.real[:n], ctx.fake[:n]
+    for name, x in (("real", real), ("fake", fake), ("interp", interpolate(real, fake, generator=gen))):
+        norms = input_gradient_norms(D, x)
+        out[f"grad_norm_{name}_mean"] = norms.mean().item()
+        out[f"grad_norm_{name}_max"] = norms.max().item()
+    out["lipschitz_lower"] = lower_bound(D, torch.cat([real[:64], fake[:64]]), steps=20)
+    try:
+        out["lipschitz_upper"] = upper_bound(D, tuple(real.shape[1:]))
+    except ValueError:
+        out["lipschitz_upper"] = None
+    return out
+
+
+def metrics_for(dataset: str) -> list[str]:
+    """The registered metric names that fit a dataset."""
+    kinds = {"critic"} | ({"toy"} if dataset in ("ring8", "grid25", "swissroll") else {"image"} if dataset == "mnist"
+                          else set())
+    return [name for name, m in METRICS.items() if m.kind in kinds]
+
+
+def real_reference(dataset: str, n: int, seed: int = 0) -> Tensor:
+    """Held-out real data to compare samples with: MNIST test images, or fresh toy points."""
+    from sngan.data import load_mnist, to_model_range, toy
+
+    if dataset == "mnist":
+        images, _ = load_mnist("test")
+        idx = np.random.default_rng(seed).permutation(len(images))[:n]
+        return to_model_range(images[np.sort(idx)])
+    if dataset in ("ring8", "grid25", "swissroll"):
+        return toy(dataset, n, seed=10_000 + seed)
+    raise ValueError(f"no evaluation reference for dataset {dataset!r}")
+
+
+def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names: list[str] | None = None,
+             real: Tensor | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run the named metrics (default: all that fit ``dataset``) on samples ``fake``."""
+    names = names or metrics_for(dataset)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; registered: {', '.join(METRICS)}")
+    if real is None:
+        real = real_reference(dataset, len(fake), seed)
+    was = critic.training if critic is not None else False
+    if critic is not None:
+        critic.eval()
+    try:
+        ctx = EvalContext(dataset, real, fake, critic)
+        out: dict[str, Any] = {}
+        for name in names:
+            out.update(METRICS[name].fn(ctx))
+    finally:
+        if critic is not None:
+            critic.train(was)
+    return out
+
+
+def training_evaluator(cfg, names: list[str] | None = None) -> Callable:
+    """A ``Trainer(evaluate=...)`` hook: metrics on ``cfg.eval_samples`` samples (FID etc. cheap set)."""
+    chosen = names or [n for n in metrics_for(cfg.dataset) if n != "lipschitz"]
+
+    def hook(trainer) -> dict:
+        fake = trainer.sample(cfg.eval_samples)
+        return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=_cached_reference(cfg.dataset, len(fake)))
+    return hook
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_reference(dataset: str, n: int) -> Tensor:
+    return real_reference(dataset, n)
+
+
+__all__ = [
+    "METRICS", "EvalContext", "Metric", "MnistEvaluator", "class_coverage", "evaluate", "fid", "frechet_distance",
+    "high_quality", "inception_score", "kid", "metrics_for", "mnist_evaluator", "modes_covered", "prdc",
+    "real_reference", "register_metric", "training_evaluator", "wasserstein1_exact",
+]

@@ -1,0 +1,39 @@
+"""Evaluate a run directory's newest checkpoint: ``sngan eval RUN_DIR`` → RUN_DIR/metrics.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sngan.data.cache import atomic_write_bytes
+
+METRICS_FILE = "metrics.json"
+DEFAULT_SAMPLES = {"mnist": 5000, "ring8": 2500, "grid25": 2500, "swissroll": 2500}
+
+
+def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 0,
+                 names: list[str] | None = None) -> dict[str, Any]:
+    """Metrics of the run's newest valid checkpoint (EMA generator when present); writes metrics.json."""
+    from sngan.metrics import evaluate, metrics_for
+    from sngan.train import load_run
+
+    run_dir = Path(run_dir)
+    trainer = load_run(run_dir)
+    cfg = trainer.cfg
+    n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    fake = trainer.sample(n)
+    names = names or metrics_for(cfg.dataset)
+    values = evaluate(cfg.dataset, fake, trainer.critic, names, seed=seed)
+    result = {
+        "run": str(run_dir), "step": trainer.step, "method": cfg.method, "dataset": cfg.dataset,
+        "loss": cfg.loss, "n_samples": n, "seed": seed, "generator": "ema" if cfg.ema > 0 else "generator",
+        "metrics": values, "seconds": time.perf_counter() - t0,
+    }
+    atomic_write_bytes(run_dir / METRICS_FILE, json.dumps(result, indent=1).encode())
+    return result

@@ -1,0 +1,58 @@
+"""Per-step cost of each method, measured in one process with interleaved repeats (so machine
+drift hits every method alike): milliseconds per critic step and per generator update."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sngan.study.runner import ROWS, RunSpec
+
+
+def measure_cost(preset: str, datasets: tuple[str, ...], repeats: int = 15, steps: int = 3,
+                 threads: int = 1) -> dict[str, Any]:
+    from sngan.train import Trainer
+
+    torch.set_num_threads(threads)
+    out: dict[str, Any] = {"threads": threads, "repeats": repeats, "steps_per_repeat": steps, "datasets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in datasets:
+            trainers = {}
+            for method, loss in ROWS:
+                spec = RunSpec(dataset, method, loss, 0, preset)
+                trainers[spec.label] = Trainer(spec.config(), Path(tmp) / dataset / spec.label, progress=False)
+            times: dict[str, dict[str, list[float]]] = {k: {"critic": [], "generator": []} for k in trainers}
+            for t in trainers.values():  # warm-up
+                t.critic_step(next(t.sampler))
+                t.generator_step()
+            for _ in range(repeats):
+                for label, t in trainers.items():
+                    t0 = time.perf_counter()
+                    for _ in range(steps):
+                        t.critic_step(next(t.sampler))
+                    t1 = time.perf_counter()
+                    for _ in range(steps):
+                        t.generator_step()
+                    t2 = time.perf_counter()
+                    times[label]["critic"].append((t1 - t0) / steps * 1e3)
+                    times[label]["generator"].append((t2 - t1) / steps * 1e3)
+            res = {}
+            for label, d in times.items():
+                res[label] = {}
+                for kind, vals in d.items():
+                    q1, _, q3 = statistics.quantiles(vals, n=4)
+                    res[label][f"ms_{kind}_step"] = statistics.median(vals)
+                    res[label][f"ms_{kind}_step_q1"] = q1
+                    res[label][f"ms_{kind}_step_q3"] = q3
+                n_critic = trainers[label].cfg.n_critic
+                res[label]["ms_iteration"] = n_critic * res[label]["ms_critic_step"] + res[label]["ms_generator_step"]
+            base = res["sn-wasserstein"]["ms_critic_step"]
+            for label in res:
+                res[label]["critic_step_ratio_to_sn"] = res[label]["ms_critic_step"] / base
+            out["datasets"][dataset] = res
+    return out
