@@ -1,4 +1,4 @@
-"""Train the MNIST classifier shipped in sngan/metrics/weights (deterministic: fixed seed, 2 threads).
+"""Train the MNIST classifier shipped in sngan/metrics/weights (deterministic: fixed seed, 1 thread).
 
     python scripts/train_evaluator.py [--epochs 4] [--out src/sngan/metrics/weights]
 
@@ -39,7 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/sngan/metrics/weights"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

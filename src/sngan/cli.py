@@ -118,6 +118,46 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from sngan.data.cache import atomic_write_bytes
+    from sngan.study.runner import cluster_commands, plan, run_study
+
+    out = Path(args.out or f"runs/study-{args.preset}")
+    if args.plan:
+        for line in cluster_commands(out, plan(args.preset, args.seeds)):
+            print(line)
+        return 0
+    t0 = time.perf_counter()
+    if args.preset != "tiny":
+        from sngan.data import fetch_mnist
+
+        fetch_mnist(verbose=True)
+    p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None)
+    if not (out / "cost.json").exists():
+        from sngan.study.cost import measure_cost
+
+        print("measuring the per-step cost of each method (one process, interleaved repeats)...", flush=True)
+        cost = measure_cost(args.preset, p.datasets, repeats=5 if args.preset == "tiny" else 15)
+        atomic_write_bytes(out / "cost.json", json.dumps(cost, indent=1).encode())
+    from sngan.study.report import build_report
+
+    report = build_report(out)
+    print(f"study finished in {time.perf_counter() - t0:.0f} s ({len(p.runs)} runs)")
+    print(f"report: {report.resolve()}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sngan.study.report import build_report
+
+    print(f"report: {build_report(args.study_dir).resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sngan", description="Lipschitz-constrained GAN training around spectral normalization.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -138,6 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("study", help="the main job: clip vs gp vs sn (and sn-hinge) on MNIST and toy data, "
+                                     "with a report")
+    p.add_argument("--preset", default="quick", choices=["quick", "paper", "tiny"],
+                   help="quick: ~15 min on 2 CPU cores; paper: the papers' schedules (hours, meant for a GPU)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default quick 2, paper 3)")
+    p.add_argument("--out", default=None, help="study directory (default runs/study-PRESET)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores)")
+    p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser("report", help="(re)build STUDY_DIR/report.html from what is on disk")
+    p.add_argument("study_dir")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("eval", help="metrics of a run's newest checkpoint -> RUN_DIR/metrics.json")
     p.add_argument("run_dir")

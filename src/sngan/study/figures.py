@@ -294,6 +294,6 @@ def plot_theory(path_prefix: Path) -> dict[str, Any]:
     plt.close(fig)
     out["power"] = {"fresh_after_1": p["fresh_error_vs_iter"][0], "fresh_after_all": p["fresh_error_vs_iter"][-1],
                     "iterations": len(p["fresh_error_vs_iter"]),
-                    "persistent_median": float(np.median(p["persistent_error_vs_step"][len(p["persistent_error_vs_step"]) // 2:])),
+                    "persistent_median": float(np.median(p["persistent_error_vs_step"][10:])),
                     "fresh1_median": float(np.median(p["fresh1_error_vs_step"]))}
     return out

@@ -28,7 +28,7 @@ def run_one(run_dir: Path, spec: RunSpec) -> None:
             print(f"run diverged: {e}", file=sys.stderr)
             return
     if run_state(run_dir) == "trained":
-        evaluate_run(run_dir)
+        evaluate_run(run_dir, n_samples=spec.eval_samples)
 
 
 def main() -> int:

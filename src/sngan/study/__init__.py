@@ -1,0 +1,1 @@
+"""The comparison study: runs, cost, figures, report (uses only the public library API)."""
