@@ -153,9 +153,10 @@ PRESETS = ("paper", "same-budget", "sn-ndis5", "quick", "tiny")
 
 # quick: narrow models and short schedules so the whole study runs on a 2-core CPU in minutes.
 QUICK: dict[str, dict[str, Any]] = {
-    "mnist": dict(width=0.25, batch_size=64, steps=300, diag_every=50, sample_every=100, ckpt_every=100,
-                  ema=0.99),
-    "toy": dict(hidden=128, batch_size=256, steps=600, diag_every=50, sample_every=200, ckpt_every=200),
+    "mnist": dict(width=0.25, batch_size=64, steps=200, lr_d=2e-4, lr_g=2e-4, diag_every=50, sample_every=50,
+                  ckpt_every=50, ema=0.99),
+    "toy": dict(hidden=128, batch_size=256, steps=1500, lr_d=1e-3, lr_g=1e-3, diag_every=100, sample_every=500,
+                ckpt_every=500),
 }
 # tiny: a few steps, for tests and smoke runs.
 TINY: dict[str, Any] = dict(steps=4, batch_size=16, width=0.125, hidden=16, diag_every=2, sample_every=2,
