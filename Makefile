@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip install --quiet --disable-pip-version-check -c constrain
 STUDY   ?= runs/study-quick
 PRESET  ?= quick
 
-.PHONY: run test test-slow test-all bench lint install data clean
+.PHONY: run test test-slow test-all bench lint install data clean chromium
 
 # Create the virtual environment and install the package with its dev extras.
 # constraints.txt pins torch to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
@@ -27,7 +27,14 @@ data: $(STAMP)
 run: data
 	$(PY) -m sngan study --preset $(PRESET) --out $(STUDY)
 
-test: $(STAMP)
+# The report test opens report.html in headless Chromium (Debian's package), installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (for the report test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
@@ -37,7 +44,8 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_spectral.py
+	$(PY) benchmarks/bench_spectral.py --repeats 30 --json benchmarks/results/spectral.json
+	cd benchmarks && ../$(PY) bench_train.py --repeats 10
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts

@@ -8,6 +8,12 @@ import sys
 from sngan.errors import UserError
 
 
+def _path(text: str) -> str:
+    if not text or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"invalid path {text!r}")
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too: keep it short)
         raise UserError(message)
@@ -82,10 +88,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_json())
         return 0
+    from sngan.train.distributed import init_from_env, shutdown
+
     out = Path(args.out or f"runs/{cfg.method}-{cfg.dataset}-seed{cfg.seed}")
-    trainer = Trainer(cfg, out, resume=args.resume, progress=True if args.progress else None,
-                      evaluate=_evaluator_for(cfg))
-    last = trainer.fit()
+    info = init_from_env()  # torchrun sets WORLD_SIZE / RANK; a plain run is one process
+    try:
+        trainer = Trainer(cfg, out, resume=args.resume, progress=True if args.progress else None,
+                          evaluate=_evaluator_for(cfg), dist=info)
+        last = trainer.fit()
+    finally:
+        shutdown(info)
+    if not info.is_main:
+        return 0
     if last:
         print(f"step {trainer.step}/{cfg.steps}: loss_d {last['loss_d']:.4f}  loss_g {last['loss_g']:.4f}  "
               f"W1 estimate {last['w1_estimate']:.4f}")
@@ -169,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the preset's (paper sn: hinge; others: wasserstein)")
     p.add_argument("--steps", type=int, default=None, help="generator updates")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
+    p.add_argument("--out", type=_path, default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
     p.add_argument("--preset", default=None, choices=["paper", "same-budget", "sn-ndis5", "quick", "tiny"],
                    help="paper (default): each method with its paper's settings; same-budget: equal optimizer, "
                         "loss and critic updates")
@@ -184,25 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", choices=["quick", "paper", "tiny"],
                    help="quick: ~15 min on 2 CPU cores; paper: the papers' schedules (hours, meant for a GPU)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default quick 2, paper 3)")
-    p.add_argument("--out", default=None, help="study directory (default runs/study-PRESET)")
+    p.add_argument("--out", type=_path, default=None, help="study directory (default runs/study-PRESET)")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores)")
     p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("report", help="(re)build STUDY_DIR/report.html from what is on disk")
-    p.add_argument("study_dir")
+    p.add_argument("study_dir", type=_path)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("eval", help="metrics of a run's newest checkpoint -> RUN_DIR/metrics.json")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", type=_path)
     p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("data", help="fetch, verify and cache a dataset; prints where")
     p.add_argument("name", choices=["mnist"])
-    p.add_argument("--idx-dir", default=None, help="read the standard IDX files from this folder instead")
+    p.add_argument("--idx-dir", type=_path, default=None, help="read the standard IDX files from this folder instead")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("certify", help="per-layer σ (reshaped kernel vs true operator) and Lipschitz "

@@ -77,10 +77,16 @@ class WeightClip(NoConstraint):
         return f"weight clipping to ±{self.clip_value:g} (Arjovsky et al. 2017)"
 
 
-def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """x̂ = α·real + (1-α)·fake with one α ~ U[0,1] per sample (any number of dims/channels)."""
-    alpha = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype, device=real.device,
-                       generator=generator)
+def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+                shard: tuple[int, int] = (0, 1)) -> Tensor:
+    """x̂ = α·real + (1-α)·fake with one α ~ U[0,1] per sample (any number of dims/channels).
+
+    ``shard=(rank, world_size)``: α is drawn for the global batch and this rank's share is used, so a
+    data-parallel run draws the same numbers as a single process."""
+    rank, world = shard
+    n = real.shape[0]
+    alpha = torch.rand((n * world,) + (1,) * (real.ndim - 1), dtype=real.dtype, device=real.device,
+                       generator=generator)[rank * n:(rank + 1) * n]
     return torch.lerp(fake, real, alpha)
 
 
@@ -89,8 +95,8 @@ def input_gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = Fals
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         out = critic(x)
-        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
-    return grad.flatten(1).norm(2, dim=1)
+        (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=create_graph)
+    return grad.float().flatten(1).norm(2, dim=1)
 
 
 class GradientPenalty(NoConstraint):
@@ -104,9 +110,10 @@ class GradientPenalty(NoConstraint):
         if not weight >= 0:
             raise ValueError(f"gradient penalty weight must be >= 0, got {weight!r}")
         self.weight, self.center, self.one_sided = float(weight), float(center), bool(one_sided)
+        self.shard = (0, 1)  # (rank, world_size) when data-parallel
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        norms = input_gradient_norms(critic, interpolate(real, fake), create_graph=True)
+        norms = input_gradient_norms(critic, interpolate(real, fake, shard=self.shard), create_graph=True)
         gap = norms - self.center
         if self.one_sided:
             gap = gap.clamp_min(0.0)

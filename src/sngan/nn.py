@@ -144,9 +144,12 @@ class SpectralNorm(nn.Module):
                 "operator-mode spectral norm does not know the layer's input shape yet: run one "
                 "forward pass first, or pass input_shape= to spectral_norm()"
             )
-        if self.training and self.mode != "exact":
-            self._power_method(weight.detach(), self.n_power_iterations)
-        sigma = self._sigma(weight)
+        # σ and the power iteration stay in fp32 even under bf16 autocast (only the layer's own
+        # matmul / conv runs in low precision).
+        with torch.autocast(device_type=weight.device.type, enabled=False):
+            if self.training and self.mode != "exact":
+                self._power_method(weight.detach(), self.n_power_iterations)
+            sigma = self._sigma(weight)
         with torch.no_grad():
             self.sigma.copy_(sigma.detach())
         return weight / sigma

@@ -21,7 +21,7 @@ METHODS = ("clip", "gp", "sn", "none")
 LOSS_NAMES = ("wasserstein", "hinge", "bce")
 DATASET_NAMES = ("mnist", "ring8", "grid25", "swissroll", "cifar10", "folder")
 TOY = ("ring8", "grid25", "swissroll")
-OPTIMIZERS = ("adam", "rmsprop")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     # optimisation
-    optimizer: str = "adam"             # adam | rmsprop (both nets)
+    optimizer: str = "adam"             # adam | rmsprop | sgd (both nets)
     lr_d: float = 1e-4
     lr_g: float = 1e-4
     beta1: float = 0.5                  # Adam only
@@ -64,6 +64,7 @@ class TrainConfig:
     eval_every: int = 0                 # metrics during training (sngan.metrics registry)
     eval_samples: int = 2000
     threads: int = 0                    # torch threads (0 = leave torch's default)
+    precision: str = "fp32"             # fp32 | bf16 (autocast for the networks; σ, penalty norms, losses in fp32)
     preset: str = ""                    # the preset this was resolved from (informational)
 
     # -- derived -----------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
+        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32 or bf16")
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")

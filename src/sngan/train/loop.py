@@ -4,6 +4,7 @@ the loss owns the maths (``sngan.losses``) and the constraint owns the Lipschitz
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -27,6 +28,7 @@ from sngan.nn import SpectralNorm
 from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
 from sngan.train import checkpoint as ckpt
 from sngan.train.config import TrainConfig, from_dict
+from sngan.train.distributed import DistInfo, any_rank, average_gradients, barrier, mean_across_ranks
 from sngan.train.logging import LOG, JsonlLog, make_progress
 from sngan.train.samples import save_image_grid, save_toy_scatter
 
@@ -64,6 +66,8 @@ def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...
 def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr)
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
 
 
@@ -88,9 +92,14 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
-                 progress: bool | None = None, evaluate: Callable[[Trainer], dict] | None = None) -> None:
+                 progress: bool | None = None, evaluate: Callable[[Trainer], dict] | None = None,
+                 dist: DistInfo | None = None) -> None:
         self.cfg = config.validate()
         self.run_dir = Path(run_dir)
+        self.dist = dist or DistInfo()
+        if self.cfg.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch_size={self.cfg.batch_size} is the global batch: it must be divisible by the "
+                              f"{self.dist.world_size} processes")
         self.progress_enabled = progress
         self.evaluate = evaluate
         self._stop_signal: int | None = None
@@ -101,13 +110,16 @@ class Trainer:
 
         self.data = load_dataset(self.cfg.dataset, self.cfg.data_dir, seed=self.cfg.seed,
                                  image_size=self.cfg.image_size, channels=self.cfg.channels)
-        self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed)
+        self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed, rank=self.dist.rank,
+                                    world_size=self.dist.world_size)
         self.generator, self.critic, self.input_shape = build_models(self.cfg)
         self.constraint = make_constraint(
             self.cfg.method, clip_value=self.cfg.clip_value, gp_weight=self.cfg.gp_weight,
             gp_center=self.cfg.gp_center, gp_one_sided=self.cfg.gp_one_sided,
             n_power_iterations=self.cfg.n_power_iterations, sn_mode=self.cfg.sn_mode)
         self.critic = self.constraint.prepare(self.critic)
+        if hasattr(self.constraint, "shard"):  # random draws of the global batch, this rank's share
+            self.constraint.shard = (self.dist.rank, self.dist.world_size)
         self.layer_shapes = layer_input_shapes(self.critic, self.input_shape)  # also fixes operator-SN shapes
         self.opt_d = _optimizer(self.cfg, self.critic.parameters(), self.cfg.lr_d)
         self.opt_g = _optimizer(self.cfg, self.generator.parameters(), self.cfg.lr_g)
@@ -123,8 +135,7 @@ class Trainer:
         if resume:
             self._restore()
         else:
-            atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
-            self._write_status("running")
+            self._create_run_dir()
 
     # -- run directory -------------------------------------------------------------------------
 
@@ -138,19 +149,34 @@ class Trainer:
                 if key not in RESUMABLE_CHANGES and getattr(self.cfg, key) != value:
                     raise ConfigError(f"--resume: {key}={getattr(self.cfg, key)!r} differs from the run's "
                                       f"{value!r} in {d / CONFIG}")
-            ckpt.remove_temporary(d)
+            if self.dist.is_main:
+                ckpt.remove_temporary(d)
             if not ckpt.list_checkpoints(d):
                 raise CheckpointError(f"nothing to resume: {d} has no checkpoint yet")
             return
-        if d.exists() and any(d.iterdir()):
+        if self.dist.is_main and d.exists() and (not d.is_dir() or any(d.iterdir())):
             raise UserError(f"{d} already holds files; pass --resume to continue that run or choose another --out")
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            (d / SAMPLES).mkdir(exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create run directory {d}: {e.strerror}") from None
+
+    def _create_run_dir(self) -> None:
+        # Created only once everything loaded, so a failed start leaves no half-made run behind.
+        if self.dist.is_main:
+            d = self.run_dir
+            try:
+                (d / SAMPLES).mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(d / CONFIG, self.cfg.to_json().encode())
+            except OSError as e:
+                raise UserError(f"cannot create run directory {d}: {e.strerror}") from None
+            self._write_status("running")
+        barrier(self.dist)
+
+    def _check(self, value: Tensor, step: int, term: str) -> None:
+        if self.dist.enabled and any_rank(not bool(torch.isfinite(value).all()), self.dist):
+            value = value if not torch.isfinite(value).all() else torch.tensor(float("nan"))
+        _finite(value, step, term)
 
     def _write_status(self, status: str, **extra: Any) -> None:
+        if not self.dist.is_main:
+            return
         payload = {"status": status, "step": self.step, "steps": self.cfg.steps, **extra}
         atomic_write_bytes(self.run_dir / STATUS, json.dumps(payload, indent=1).encode())
 
@@ -172,7 +198,9 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         return tensors, state
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
         tensors, state = self._tensors_and_state()
         try:
             return ckpt.save_checkpoint(self.run_dir, self.step, tensors, state, keep=self.cfg.keep_checkpoints)
@@ -196,29 +224,43 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(tensors["rng.torch"])
         self.step = int(state["step"])
-        self.log.truncate_after(self.step)
-        atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
+        if self.dist.is_main:
+            self.log.truncate_after(self.step)
+            atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
+        barrier(self.dist)
 
     # -- one iteration ---------------------------------------------------------------------------
 
     def _noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.cfg.latent_dim)
+        """This rank's share of a global noise batch (the same numbers a single process would draw)."""
+        r, w = self.dist.rank, self.dist.world_size
+        z = torch.randn(n * w, self.cfg.latent_dim)
+        return z[r * n:(r + 1) * n] if w > 1 else z
+
+    def _amp(self):
+        if self.cfg.precision == "bf16":
+            return torch.autocast(device_type="cpu" if not torch.cuda.is_available() else "cuda",
+                                  dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def critic_step(self, real: Tensor) -> dict[str, float]:
         G, D, cfg = self.generator, self.critic, self.cfg
-        with torch.no_grad():
-            fake = G(self._noise(real.shape[0]))
-        scores = D(torch.cat([real, fake]))  # one forward: critics have no batch statistics
+        with torch.no_grad(), self._amp():
+            fake = G(self._noise(real.shape[0])).float()
+        with self._amp():
+            scores = D(torch.cat([real, fake])).float()  # one forward: critics have no batch statistics
         s_real, s_fake = scores[: real.shape[0]], scores[real.shape[0]:]
         loss = losses.critic_loss(cfg.loss, s_real, s_fake)
-        _finite(loss, self.step + 1, f"critic loss ({cfg.loss})")
-        penalty = self.constraint.penalty(D, real, fake)
+        self._check(loss, self.step + 1, f"critic loss ({cfg.loss})")
+        with self._amp():
+            penalty = self.constraint.penalty(D, real, fake)
         total = loss
         if penalty is not None:
-            _finite(penalty, self.step + 1, "gradient penalty")
+            self._check(penalty, self.step + 1, "gradient penalty")
             total = loss + penalty
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
+        average_gradients(D, self.dist)
         self.opt_d.step()
         self.constraint.after_step(D)
         return {"loss_d": loss.item(), "penalty": penalty.item() if penalty is not None else 0.0,
@@ -230,10 +272,14 @@ class Trainer:
         for p in D.parameters():
             p.requires_grad_(False)
         try:
-            loss = losses.generator_loss(self.cfg.loss, D(G(self._noise(self.cfg.batch_size))))
-            _finite(loss, self.step, f"generator loss ({self.cfg.loss})")
+            local = self.cfg.batch_size // self.dist.world_size
+            with self._amp():
+                scores = D(G(self._noise(local))).float()
+            loss = losses.generator_loss(self.cfg.loss, scores)
+            self._check(loss, self.step, f"generator loss ({self.cfg.loss})")
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(G, self.dist)
             self.opt_g.step()
         finally:
             for p in D.parameters():
@@ -335,24 +381,26 @@ class Trainer:
         if _main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self._on_signal)
-        bar = make_progress(cfg.steps, self.step, f"{cfg.method}/{cfg.dataset}", self.progress_enabled)
+        bar = make_progress(cfg.steps, self.step, f"{cfg.method}/{cfg.dataset}",
+                            self.progress_enabled if self.dist.is_main else False)
         record: dict[str, Any] = {}
         try:
-            if self.step == 0 and cfg.sample_every:
+            if self.step == 0 and cfg.sample_every and self.dist.is_main:
                 self.write_samples()
             while self.step < cfg.steps:
-                if self._stop_signal is not None:
+                if any_rank(self._stop_signal is not None, self.dist):
                     self.save()
                     self._write_status("interrupted")
-                    raise Interrupted(self.run_dir, self.step, self._stop_signal)
+                    raise Interrupted(self.run_dir, self.step, self._stop_signal or signal.SIGTERM)
                 record = self._iteration()
                 bar.update(1)
                 bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
                                 w1=f"{record['w1_estimate']:.3f}", refresh=False)
-            if not ckpt.list_checkpoints(self.run_dir) or ckpt.list_checkpoints(self.run_dir)[-1].name != \
-                    f"step-{self.step:08d}":
+            if self.dist.is_main and (not ckpt.list_checkpoints(self.run_dir)
+                                      or ckpt.list_checkpoints(self.run_dir)[-1].name != f"step-{self.step:08d}"):
                 self.save()
             self._write_status("finished")
+            barrier(self.dist)
         except TrainingDiverged as e:
             self._write_status("diverged", error=str(e))
             raise
@@ -371,16 +419,20 @@ class Trainer:
         self.step += 1
         loss_g = self.generator_step()
         t2 = time.perf_counter()
+        means = mean_across_ranks([sum(s[k] for s in stats) / len(stats) for k in ("loss_d", "w1_estimate", "penalty")]
+                                  + [loss_g], self.dist)
         record: dict[str, Any] = {
             "step": self.step,
-            "loss_d": sum(s["loss_d"] for s in stats) / len(stats),
-            "loss_g": loss_g,
-            "w1_estimate": sum(s["w1_estimate"] for s in stats) / len(stats),
-            "penalty": sum(s["penalty"] for s in stats) / len(stats),
+            "loss_d": means[0],
+            "loss_g": means[3],
+            "w1_estimate": means[1],
+            "penalty": means[2],
             "sec_critic_step": (t1 - t0) / cfg.n_critic,
             "sec_gen_step": t2 - t1,
         }
         last = self.step == cfg.steps
+        if not self.dist.is_main:
+            return record
         if cfg.diag_every and (self.step % cfg.diag_every == 0 or last):
             real = self.data[torch.randint(len(self.data), (min(256, len(self.data)),), generator=self._diag_rng())]
             record.update(self.diagnostics(real))
