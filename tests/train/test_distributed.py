@@ -82,7 +82,6 @@ def test_ranks_end_identical_including_sn_buffers(tmp_path):
         assert torch.equal(r0[k], r1[k]), k
 
 
-@pytest.mark.slow
 def test_two_process_mnist_smoke_and_resume(tmp_path):
     args = ["--method", "sn", "--dataset", "mnist", "--preset", "tiny", "--steps", "4", "--set", "threads=1"]
     _torchrun(2, tmp_path / "m", *args)

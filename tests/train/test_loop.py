@@ -156,3 +156,15 @@ def test_dry_run_prints_resolved_config(tmp_path):
                           "--dry-run", "--set", "clip_value=0.02"], capture_output=True, text=True)
     cfg = json.loads(out.stdout)
     assert cfg["clip_value"] == 0.02 and cfg["optimizer"] == "rmsprop" and cfg["method"] == "clip"
+
+
+def test_metrics_during_training_from_the_registry(tmp_path):
+    from sngan.metrics import training_evaluator
+
+    cfg = tiny("sn", steps=4, eval_every=2, eval_samples=200)
+    Trainer(cfg, tmp_path / "r", evaluate=training_evaluator(cfg)).fit()
+    log = read_log_lines(tmp_path / "r" / "log.jsonl")
+    evaluated = [r for r in log if "metrics" in r]
+    assert [r["step"] for r in evaluated] == [2, 4]
+    m = evaluated[-1]["metrics"]
+    assert 0 <= m["modes_covered"] <= 8 and 0 <= m["high_quality"] <= 1 and m["w1_exact"] > 0

@@ -56,8 +56,9 @@ def findings(table: dict, cost: dict | None, theory: dict) -> list[dict[str, str
                         "ref": f"table-quality-{ds}"})
         b = best(ds, "modes_covered")
         if b:
-            out.append({"text": f"{ds}: most modes covered: {F.NAMES.get(b[0], b[0])} ({b[1]:.1f}).",
-                        "ref": f"table-quality-{ds}"})
+            hq = table[ds][b[0]]["high_quality"]["mean"]
+            out.append({"text": f"{ds}: most modes covered: {F.NAMES.get(b[0], b[0])} ({b[1]:.1f}, with "
+                                f"{100 * hq:.1f}% of its samples of high quality).", "ref": f"table-quality-{ds}"})
     for ds, rows in table.items():
         rough = {k: v["roughness_loss_g"]["mean"] for k, v in rows.items()
                  if v["roughness_loss_g"]["n"] and math.isfinite(v["roughness_loss_g"]["mean"])}
@@ -253,7 +254,7 @@ def _poster(study_dir: Path, table, cost, facts, datasets) -> None:
         fig.patches.append(plt.Rectangle((x, 0.86), 0.29, 0.08, transform=fig.transFigure, fc="#eef4f8",
                                          ec="#2e86ab"))
         fig.text(x + 0.01, 0.925, title, fontsize=12, weight="bold")
-        fig.text(x + 0.01, 0.87, body, fontsize=8.5, va="bottom")
+        fig.text(x + 0.01, 0.915, _wrap(" ".join(body.split()), 52).replace("\n  ", "\n"), fontsize=8.5, va="top")
     fig.patches.append(plt.Rectangle((0.04, 0.765), 0.92, 0.08, transform=fig.transFigure, fc="#f4f9f1", ec="#29a36a"))
     fig.text(0.05, 0.83, "Main result", fontsize=13, weight="bold")
     fig.text(0.05, 0.775, r"$\|f\|_{Lip} \leq \prod_l \|W_l\|_2$ for 1-Lipschitz activations;   "
