@@ -222,3 +222,15 @@ def test_remove_spectral_norm_bakes_w_over_sigma(mode):
 def test_spectral_norm_class_is_public():
     layer = sngan.spectral_norm(nn.Linear(3, 3))
     assert isinstance(_sn(layer), SpectralNorm)
+
+
+def test_public_namespace_of_the_design():
+    import sngan as s
+
+    for name in ("spectral_norm", "remove_spectral_norm", "operator_norm", "spectral_sigma"):
+        assert callable(getattr(s, name))
+    assert callable(s.lipschitz.upper_bound) and callable(s.lipschitz.lower_bound)
+    assert callable(s.data.load_mnist) and callable(s.data.toy)
+    for name in ("mnist_evaluator", "fid", "kid", "prdc", "inception_score", "class_coverage",
+                 "wasserstein1_exact", "modes_covered", "high_quality"):
+        assert callable(getattr(s.metrics, name))

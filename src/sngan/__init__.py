@@ -6,6 +6,17 @@ from sngan.spectral import operator_norm
 
 __version__ = "0.1.0"
 
+_SUBMODULES = ("constraints", "data", "losses", "metrics", "models", "study", "train")
+
+
+def __getattr__(name: str):
+    # `import sngan; sngan.data.load_mnist(...)` works without importing everything up front.
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"sngan.{name}")
+    raise AttributeError(f"module 'sngan' has no attribute {name!r}")
+
 __all__ = [
     "SpectralNorm",
     "spectral_norm",
