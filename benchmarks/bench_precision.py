@@ -12,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from sngan.metrics import fid, real_reference
 from sngan.nn import SpectralNorm
 from sngan.spectral import matrix_sigma
