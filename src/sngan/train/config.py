@@ -65,6 +65,7 @@ class TrainConfig:
     eval_samples: int = 2000
     threads: int = 0                    # torch threads (0 = leave torch's default)
     precision: str = "fp32"             # fp32 | bf16 (autocast for the networks; σ, penalty norms, losses in fp32)
+    channels_last: bool = True          # image models in channels-last memory layout (faster CPU convs)
     preset: str = ""                    # the preset this was resolved from (informational)
 
     # -- derived -----------------------------------------------------------------------------

@@ -114,6 +114,13 @@ class Trainer:
         self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed, rank=self.dist.rank,
                                     world_size=self.dist.world_size)
         self.generator, self.critic, self.input_shape = build_models(self.cfg)
+        # channels-last: 8-18% faster critic steps on this CPU (interleaved measurement, issue 8)
+        self._layout = (torch.channels_last if self.cfg.channels_last and len(self.input_shape) == 3
+                        else torch.contiguous_format)
+        if self._layout is torch.channels_last:
+            self.generator.to(memory_format=self._layout)
+            self.critic.to(memory_format=self._layout)
+            self.data = self.data.contiguous(memory_format=self._layout)
         self.constraint = make_constraint(
             self.cfg.method, clip_value=self.cfg.clip_value, gp_weight=self.cfg.gp_weight,
             gp_center=self.cfg.gp_center, gp_one_sided=self.cfg.gp_one_sided,
@@ -246,6 +253,7 @@ class Trainer:
 
     def critic_step(self, real: Tensor) -> dict[str, float]:
         G, D, cfg = self.generator, self.critic, self.cfg
+        real = real.contiguous(memory_format=self._layout)
         with torch.no_grad(), self._amp():
             fake = G(self._noise(real.shape[0])).float()
         # Two forwards of B rather than one of 2B: on CPU the smaller activations stay in cache and it
