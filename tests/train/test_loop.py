@@ -122,9 +122,7 @@ def test_sigint_writes_a_checkpoint_and_resume_matches(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1]
-    if proc.returncode == 0:
-        pytest.skip("the run finished before the signal arrived (machine too fast for 400 steps)")
-    assert proc.returncode == 130
+    assert proc.returncode == 130  # signalled after step 20 of 400: the run cannot have finished
     assert "--resume" in err and "Traceback" not in err
     assert json.loads((tmp_path / "b" / "status.json").read_text())["status"] == "interrupted"
     resumed = subprocess.run(args + ["--steps", "400", "--out", str(tmp_path / "b"), "--resume"],
