@@ -23,6 +23,7 @@ __all__ = [
     "SpectralNormalization",
     "interpolate",
     "input_gradient_norms",
+    "gradient_norm_stats",
 ]
 
 
@@ -97,6 +98,17 @@ def input_gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = Fals
         out = critic(x)
         (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=create_graph)
     return grad.float().flatten(1).norm(2, dim=1)
+
+
+def gradient_norm_stats(critic: nn.Module, real: Tensor, fake: Tensor,
+                        generator: torch.Generator | None = None) -> dict[str, float]:
+    """Mean and max of ‖∇ₓ D‖ on real, fake and interpolated points (for logs and reports)."""
+    out: dict[str, float] = {}
+    for name, x in (("real", real), ("fake", fake), ("interp", interpolate(real, fake, generator=generator))):
+        norms = input_gradient_norms(critic, x)
+        out[f"grad_norm_{name}_mean"] = norms.mean().item()
+        out[f"grad_norm_{name}_max"] = norms.max().item()
+    return out
 
 
 class GradientPenalty(NoConstraint):

@@ -112,20 +112,15 @@ def _w1(ctx: EvalContext) -> dict:
 
 @register_metric("lipschitz", "critic")
 def _lipschitz(ctx: EvalContext) -> dict:
-    from sngan.constraints import input_gradient_norms, interpolate
+    from sngan.constraints import gradient_norm_stats
     from sngan.lipschitz import lower_bound, upper_bound
 
     D = ctx.critic
     if D is None:
         return {}
-    out: dict[str, Any] = {}
-    gen = torch.Generator().manual_seed(0)
     n = min(256, len(ctx.real), len(ctx.fake))
     real, fake = ctx.real[:n], ctx.fake[:n]
-    for name, x in (("real", real), ("fake", fake), ("interp", interpolate(real, fake, generator=gen))):
-        norms = input_gradient_norms(D, x)
-        out[f"grad_norm_{name}_mean"] = norms.mean().item()
-        out[f"grad_norm_{name}_max"] = norms.max().item()
+    out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=torch.Generator().manual_seed(0))
     out["lipschitz_lower"] = lower_bound(D, torch.cat([real[:64], fake[:64]]), steps=20)
     try:
         out["lipschitz_upper"] = upper_bound(D, tuple(real.shape[1:]))

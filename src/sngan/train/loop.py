@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from sngan import losses
-from sngan.constraints import input_gradient_norms, interpolate, make_constraint
+from sngan.constraints import gradient_norm_stats, make_constraint
 from sngan.data import BatchSampler, load_dataset
 from sngan.data.cache import atomic_write_bytes
 from sngan.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
@@ -321,12 +321,7 @@ class Trainer:
         try:
             with torch.no_grad():
                 fake = self.generator(torch.randn(real.shape[0], self.cfg.latent_dim, generator=rng))
-            interp = interpolate(real, fake, generator=rng)
-            out: dict[str, Any] = {}
-            for name, x in (("real", real), ("fake", fake), ("interp", interp)):
-                norms = input_gradient_norms(D, x)
-                out[f"grad_norm_{name}_mean"] = norms.mean().item()
-                out[f"grad_norm_{name}_max"] = norms.max().item()
+            out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=rng)
             out["sigma"], out["lipschitz_upper"] = self._layer_sigma_log()
         finally:
             D.train()
