@@ -166,3 +166,22 @@ def test_metrics_during_training_from_the_registry(tmp_path):
     assert [r["step"] for r in evaluated] == [2, 4]
     m = evaluated[-1]["metrics"]
     assert 0 <= m["modes_covered"] <= 8 and 0 <= m["high_quality"] <= 1 and m["w1_exact"] > 0
+
+
+def test_load_run_for_evaluation_touches_nothing(tmp_path):
+    from sngan.train import load_run
+    from sngan.train.checkpoint import CKPT_DIR
+
+    run = tmp_path / "r"
+    Trainer(tiny("sn", steps=4, ckpt_every=2), run).fit()
+    # as if training were still going on: a checkpoint being written and log lines past the checkpoint
+    in_progress = run / CKPT_DIR / ".step-00000005.tmp"
+    in_progress.mkdir()
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps({"step": 5}) + "\n")
+    before = {p: p.read_bytes() for p in (run / "log.jsonl", run / "config.json")}
+    t = load_run(run)
+    assert t.step == 4 and in_progress.exists()
+    assert {p: p.read_bytes() for p in before} == before
+    with pytest.raises(RuntimeError, match="read-only"):
+        t.fit()

@@ -94,10 +94,13 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                  progress: bool | None = None, evaluate: Callable[[Trainer], dict] | None = None,
-                 dist: DistInfo | None = None) -> None:
+                 dist: DistInfo | None = None, read_only: bool = False) -> None:
         self.cfg = config.validate()
         self.run_dir = Path(run_dir)
         self.dist = dist or DistInfo()
+        # read_only (evaluation): restore the newest checkpoint but touch nothing on disk — a run that
+        # is still training keeps its temporary checkpoint, its log and its config.
+        self.read_only = read_only
         if self.cfg.batch_size % self.dist.world_size:
             raise ConfigError(f"batch_size={self.cfg.batch_size} is the global batch: it must be divisible by the "
                               f"{self.dist.world_size} processes")
@@ -157,7 +160,7 @@ class Trainer:
                 if key not in RESUMABLE_CHANGES and getattr(self.cfg, key) != value:
                     raise ConfigError(f"--resume: {key}={getattr(self.cfg, key)!r} differs from the run's "
                                       f"{value!r} in {d / CONFIG}")
-            if self.dist.is_main:
+            if self.dist.is_main and not self.read_only:
                 ckpt.remove_temporary(d)
             if not ckpt.list_checkpoints(d):
                 raise CheckpointError(f"nothing to resume: {d} has no checkpoint yet")
@@ -232,7 +235,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(tensors["rng.torch"])
         self.step = int(state["step"])
-        if self.dist.is_main:
+        if self.dist.is_main and not self.read_only:
             self.log.truncate_after(self.step)
             atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
         barrier(self.dist)
@@ -381,6 +384,8 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train until ``config.steps`` generator updates; returns the last log record."""
+        if self.read_only:
+            raise RuntimeError("a read-only Trainer (load_run) evaluates; it does not train")
         cfg = self.cfg
         handlers = {}
         if _main_thread():
@@ -466,4 +471,4 @@ def load_run(run_dir: str | Path) -> Trainer:
         raise UserError(f"{run_dir} is not a run directory (no {CONFIG})") from None
     except ValueError as e:
         raise UserError(f"{run_dir / CONFIG} is not valid JSON ({e})") from None
-    return Trainer(cfg, run_dir, resume=True, progress=False)
+    return Trainer(cfg, run_dir, resume=True, progress=False, read_only=True)
