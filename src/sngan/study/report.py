@@ -10,11 +10,11 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 from sngan.data.cache import atomic_write_bytes
 from sngan.errors import UserError
 from sngan.study import figures as F
+from sngan.train.logging import json_safe
 
 FIG = "figures"
 
@@ -125,7 +125,8 @@ def build_report(study_dir: str | Path) -> Path:
     summary = {"study": meta, "quality": table, "cost": cost, "theory": theory, "findings": facts,
                "runs": [{"dir": str(r.dir.relative_to(study_dir)), "dataset": r.dataset, "label": r.label,
                          "seed": r.seed, "status": r.status, "steps": len(r.log)} for r in runs]}
-    atomic_write_bytes(study_dir / "summary.json", json.dumps(summary, indent=1, default=_json_default).encode())
+    text = json.dumps(json_safe(summary), indent=1, default=str, allow_nan=False)  # strict JSON: NaN -> null
+    atomic_write_bytes(study_dir / "summary.json", text.encode())
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["dataset", "method", "metric", "mean", "ci95", "n"])
@@ -142,12 +143,6 @@ def build_report(study_dir: str | Path) -> Path:
     atomic_write_bytes(study_dir / "report.html", page.encode())
     _poster(study_dir, table, cost, facts, datasets)
     return study_dir / "report.html"
-
-
-def _json_default(o: Any):
-    if isinstance(o, float):
-        return None
-    return str(o)
 
 
 def _table_html(table_id: str, header: list[str], rows: list[list[str]]) -> str:

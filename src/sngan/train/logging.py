@@ -12,13 +12,14 @@ from typing import Any
 LOG = "log.jsonl"
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (strict JSON has no NaN / Infinity)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN; a non-finite value is recorded as null
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -45,7 +46,7 @@ class JsonlLog:
     def write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             self._fh = open(self.path, "a")
-        self._fh.write(json.dumps(_clean(record)) + "\n")
+        self._fh.write(json.dumps(json_safe(record)) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
