@@ -7,13 +7,8 @@ import torch
 from torch import nn
 
 import sngan
-from sngan.lipschitz import LayerSigma, layer_sigmas
+from sngan.lipschitz import LayerSigma
 from sngan.spectral import LINEAR_TYPES
-
-
-def layer_table(critic: nn.Sequential, input_shape) -> list[LayerSigma]:
-    """σ of every Linear/Conv layer of ``critic`` (current, possibly normalized weights)."""
-    return layer_sigmas(critic, input_shape)
 
 
 def normalize_critic(critic: nn.Module, mode: str, input_shape, warmup: int = 50, seed: int = 0) -> nn.Module:

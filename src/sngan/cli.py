@@ -22,15 +22,15 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_certify(args: argparse.Namespace) -> int:
     import torch
 
-    from sngan.certify import format_table, layer_table, normalize_critic
-    from sngan.lipschitz import lower_bound, upper_bound
+    from sngan.certify import format_table, normalize_critic
+    from sngan.lipschitz import layer_sigmas, lower_bound, upper_bound
     from sngan.models import MnistCritic
 
     torch.manual_seed(args.seed)
     shape = (1, 28, 28)
     base = MnistCritic(width=args.width)
     print(f"SN-GAN standard CNN critic at 28x28x1, width {args.width}, seed {args.seed}\n")
-    print(format_table("no normalization", layer_table(base, shape)))
+    print(format_table("no normalization", layer_sigmas(base, shape)))
     x = torch.rand(32, *shape) * 2 - 1
     for mode in ("matrix", "exact", "operator"):
         critic = MnistCritic(width=args.width)
@@ -38,7 +38,7 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         normalize_critic(critic, mode, shape, seed=args.seed)
         critic.eval()
         print()
-        print(format_table(f"sngan.spectral_norm(mode={mode!r})", layer_table(critic, shape)))
+        print(format_table(f"sngan.spectral_norm(mode={mode!r})", layer_sigmas(critic, shape)))
         lo = lower_bound(critic, x, steps=args.ascent_steps)
         print(f"  Lipschitz constant: {lo:.4f} (empirical lower bound) <= Lip <= "
               f"{upper_bound(critic, shape):.4f} (certified upper bound)")

@@ -40,7 +40,6 @@ def test_two_processes_equal_one_process(tmp_path, method):
     for k in a:
         if k.startswith(("critic", "generator")):
             torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
-    assert max(abs(a[k] - b[k]).max().item() for k in a if k.startswith("critic")) > 0 or method == "clip"
 
 
 def test_two_processes_adam_losses_match_one_process(tmp_path):

@@ -118,7 +118,7 @@ def _arrays_from_pickle(pkl: Path) -> dict[str, np.ndarray]:
     try:
         with gzip.open(pkl, "rb") as f:
             (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = safe_pickle.load(f)
-    except (OSError, EOFError, ValueError, Exception) as e:  # noqa: BLE001 - any failure is a corrupt file
+    except Exception as e:  # noqa: BLE001 - any failure to read it means a corrupt file
         raise DataError(f"{pkl} could not be read ({type(e).__name__}: {e}); delete it and fetch again") from None
     return {
         "train_images": _floats_to_uint8(np.concatenate([tr_x, va_x]), pkl),

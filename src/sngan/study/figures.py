@@ -160,6 +160,11 @@ def plot_losses(runs: list[Run], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _first_seed(rs: list[Run]) -> Run:
+    """The run with the lowest seed: the one whose samples and σ curves a figure shows."""
+    return min(rs, key=lambda r: r.seed)
+
+
 def plot_samples(runs: list[Run], dataset: str, path: Path) -> None:
     """Sample images of seed 0 of each method at three points of training (first, middle, last)."""
     plt = _plt()
@@ -168,8 +173,7 @@ def plot_samples(runs: list[Run], dataset: str, path: Path) -> None:
     by_label = groups(runs).get(dataset, {})
     rows = []
     for label, rs in by_label.items():
-        r = sorted(rs, key=lambda r: r.seed)[0]
-        files = sorted((r.dir / "samples").glob("step-*.png"))
+        files = sorted((_first_seed(rs).dir / "samples").glob("step-*.png"))
         if files:
             pick = [files[0], files[len(files) // 2], files[-1]] if len(files) >= 3 else files
             rows.append((label, pick))
@@ -195,8 +199,7 @@ def plot_sigma(runs: list[Run], dataset: str, path: Path) -> None:
     by_label = groups(runs).get(dataset, {})
     fig, axes = plt.subplots(1, max(1, len(by_label)), figsize=(3.4 * max(1, len(by_label)), 3.2), squeeze=False)
     for ax, (label, rs) in zip(axes[0], by_label.items()):
-        r = sorted(rs, key=lambda r: r.seed)[0]
-        lines = [line for line in r.log if line.get("sigma")]
+        lines = [line for line in _first_seed(rs).log if line.get("sigma")]
         if not lines:
             continue
         layers = list(lines[0]["sigma"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -171,7 +172,7 @@ def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = 
                 bar.update(1)
     except KeyboardInterrupt:
         for proc, _ in running.values():
-            proc.send_signal(2)
+            proc.send_signal(signal.SIGINT)
         for proc, log in running.values():
             proc.wait()
             log.close()

@@ -181,8 +181,10 @@ class Trainer:
         barrier(self.dist)
 
     def _check(self, value: Tensor, step: int, term: str) -> None:
-        if self.dist.enabled and any_rank(not bool(torch.isfinite(value).all()), self.dist):
-            value = value if not torch.isfinite(value).all() else torch.tensor(float("nan"))
+        # Data-parallel: every rank stops together, also the ranks whose own value is finite.
+        bad = not bool(torch.isfinite(value).all())
+        if self.dist.enabled and any_rank(bad, self.dist) and not bad:
+            value = torch.tensor(float("nan"))
         _finite(value, step, term)
 
     def _write_status(self, status: str, **extra: Any) -> None:
