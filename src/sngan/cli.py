@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="generator updates")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", type=_path, default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
-    p.add_argument("--preset", default=None, choices=["paper", "same-budget", "sn-ndis5", "quick", "tiny"],
+    p.add_argument("--preset", default=None, choices=["paper", "same-budget", "sn-ndis5", "sn-fast", "quick", "tiny"],
                    help="paper (default): each method with its paper's settings; same-budget: equal optimizer, "
                         "loss and critic updates")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")

@@ -57,3 +57,23 @@ def test_unknown_names():
     with pytest.raises(ConfigError, match="sn-ndis5"):
         resolve("gp", "ring8", "sn-ndis5")
     assert set(PAPER_PRESETS) >= {"clip", "gp", "sn"}
+
+
+def test_sn_fast_preset(monkeypatch):
+    import sngan.train.config as config
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(config, "native_bf16", lambda native=native: native)
+        cfg = resolve("sn", "mnist", "sn-fast")
+        assert (cfg.loss, cfg.n_critic, cfg.lr_d, cfg.ema, cfg.precision) == ("hinge", 1, 1e-3, 0.999, expected)
+    assert resolve("sn", "mnist", "sn-fast", overrides={"precision": "fp32"}).precision == "fp32"
+    with pytest.raises(ConfigError, match="preset sn-fast is for method sn"):
+        resolve("gp", "mnist", "sn-fast")
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    from sngan.train.config import native_bf16
+
+    with open("/proc/cpuinfo") as f:
+        flags = next(line for line in f if line.startswith("flags")).split()
+    assert native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)

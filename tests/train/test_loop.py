@@ -185,3 +185,43 @@ def test_load_run_for_evaluation_touches_nothing(tmp_path):
     assert {p: p.read_bytes() for p in before} == before
     with pytest.raises(RuntimeError, match="read-only"):
         t.fit()
+
+
+def test_ema_warms_up_then_uses_the_configured_decay(tmp_path):
+    t = Trainer(tiny("sn", "mnist", steps=3, ema=0.999), tmp_path / "run")
+    before = [p.detach().clone() for p in t.generator_ema.parameters()]
+    t.critic_step(next(t.sampler))
+    t.step = 1
+    t.generator_step()
+    decay = 2.0 / 11.0  # min(0.999, (1 + step) / (10 + step)) at step 1
+    for e, b, p in zip(t.generator_ema.parameters(), before, t.generator.parameters()):
+        torch.testing.assert_close(e, decay * b + (1 - decay) * p, rtol=1e-6, atol=1e-7)
+    t.step = 10**6  # late in training the configured decay rules
+    snapshot = [p.detach().clone() for p in t.generator_ema.parameters()]
+    t.generator_step()
+    for e, b, p in zip(t.generator_ema.parameters(), snapshot, t.generator.parameters()):
+        torch.testing.assert_close(e, 0.999 * b + 0.001 * p, rtol=1e-6, atol=1e-7)
+
+
+def test_ema_samples_use_batchnorm_statistics_of_the_averaged_weights(tmp_path):
+    t = Trainer(tiny("sn", "mnist", steps=3, ema=0.5, batch_size=16), tmp_path / "run")
+    Gt, Ge = t.generator, t.generator_ema
+    with torch.no_grad():
+        for p in Ge.parameters():
+            p.mul_(1.5)  # averaged weights differ from the training generator's
+    train_stats = {k: v.clone() for k, v in Gt.state_dict().items()}
+    rng_before = torch.get_rng_state()
+    t.sample(8)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the training random stream is untouched
+    for k, v in Gt.state_dict().items():
+        assert torch.equal(v, train_stats[k]), k
+    # The first BatchNorm's running mean is the exact mean of Ge.fc over the calibration noise
+    # (a cumulative average of equal batches), not the training generator's statistics.
+    rng = torch.Generator().manual_seed(t.cfg.seed * 7 + t.step + 31337)
+    with torch.no_grad():
+        h = torch.cat([Ge.fc(torch.randn(64, t.cfg.latent_dim, generator=rng)) for _ in range(16)])
+    bn = Ge.net[0]
+    expected = h.view(len(h), Ge.c1, 7, 7).mean(dim=(0, 2, 3))
+    torch.testing.assert_close(bn.running_mean, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(bn.running_mean, Gt.net[0].running_mean)
+    assert bn.momentum == Gt.net[0].momentum and not Ge.training

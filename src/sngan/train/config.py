@@ -64,7 +64,9 @@ class TrainConfig:
     eval_every: int = 0                 # metrics during training (sngan.metrics registry)
     eval_samples: int = 2000
     threads: int = 0                    # torch threads (0 = leave torch's default)
-    precision: str = "fp32"             # fp32 | bf16 (autocast for the networks; σ, penalty norms, losses in fp32)
+    precision: str = "fp32"             # fp32 | bf16 | auto (bf16 where the hardware has native bf16; resolved
+                                        # when the config is made). bf16: autocast for the networks; σ, the
+                                        # power iteration, penalty norms and losses stay fp32
     channels_last: bool = True          # image models in channels-last memory layout (faster CPU convs)
     preset: str = ""                    # the preset this was resolved from (informational)
 
@@ -95,7 +97,7 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
-        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32 or bf16")
+        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
@@ -152,7 +154,17 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "folder": dict(batch_size=64, steps=50000),
 }
 
-PRESETS = ("paper", "same-budget", "sn-ndis5", "quick", "tiny")
+PRESETS = ("paper", "same-budget", "sn-ndis5", "sn-fast", "quick", "tiny")
+
+# sn-fast: SN-GAN tuned for time to quality on a CPU (benchmarks/bench_quality.py): hinge loss, n_dis 1,
+# a high learning rate that SN tolerates, a generator EMA (with BatchNorm re-estimated for the averaged
+# weights), narrow models that run many steps a minute, and bf16 where the hardware has it.
+SN_FAST: dict[str, dict[str, Any]] = {
+    "common": dict(method="sn", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999, n_critic=1,
+                   loss="hinge", ema=0.999, precision="auto"),
+    "mnist": dict(width=0.25, batch_size=64, steps=15000, diag_every=1000, sample_every=1000, ckpt_every=1000),
+    "toy": dict(hidden=128, batch_size=256, steps=5000, diag_every=500, sample_every=1000, ckpt_every=1000),
+}
 
 # quick: narrow models and short schedules so the whole study runs on a 2-core CPU in minutes.
 QUICK: dict[str, dict[str, Any]] = {
@@ -175,10 +187,13 @@ def preset_values(preset: str, method: str, dataset: str) -> dict[str, Any]:
     if dataset not in DATASET_NAMES:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_NAMES)}")
     values: dict[str, Any] = dict(DATASET_DEFAULTS[dataset])
+    if preset in ("sn-ndis5", "sn-fast") and method != "sn":
+        raise ConfigError(f"preset {preset} is for method sn, not {method}")
     if preset == "sn-ndis5":
-        if method != "sn":
-            raise ConfigError(f"preset sn-ndis5 is for method sn, not {method}")
         values.update(PAPER_PRESETS["sn-ndis5"])
+    elif preset == "sn-fast":
+        values.update(SN_FAST["common"])
+        values.update(SN_FAST["toy" if dataset in TOY else "mnist"])
     elif preset == "paper":
         values.update(PAPER_PRESETS[method])
     else:  # same-budget, quick and tiny compare methods on equal terms
@@ -242,7 +257,20 @@ def resolve(method: str, dataset: str, preset: str = "paper", overrides: dict[st
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown config key {sorted(unknown)[0]!r}")
+    if values.get("precision") == "auto":
+        values["precision"] = "bf16" if native_bf16() else "fp32"
     return TrainConfig(**values).validate()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU (where the trainer runs) has native bf16: AVX512-BF16 or AMX. Elsewhere bf16
+    autocast on the CPU is emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -268,5 +296,5 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["TrainConfig", "PRESETS", "METHODS", "resolve", "from_dict", "parse_overrides", "parse_value",
+__all__ = ["TrainConfig", "PRESETS", "METHODS", "native_bf16", "resolve", "from_dict", "parse_overrides", "parse_value",
            "preset_values"]

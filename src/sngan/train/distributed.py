@@ -38,13 +38,13 @@ class DistInfo:
 
 
 def init_from_env() -> DistInfo:
-    """Join the process group that torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+    """Join the process group that torchrun describes in the environment (gloo: the trainer's tensors
+    live on the CPU, so NCCL would refuse them even where a GPU is present)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 

@@ -72,10 +72,10 @@ def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
 
 
-def _finite(value: Tensor, step: int, term: str) -> None:
-    if not torch.isfinite(value).all():
+def _finite(value: float, step: int, term: str) -> None:
+    if not math.isfinite(value):
         raise TrainingDiverged(
-            f"step {step}: the {term} is {value.item()} (non-finite); training stopped, the last good "
+            f"step {step}: the {term} is {value} (non-finite); training stopped, the last good "
             "checkpoint is kept — lower the learning rate or change the constraint"
         )
 
@@ -180,12 +180,14 @@ class Trainer:
             self._write_status("running")
         barrier(self.dist)
 
-    def _check(self, value: Tensor, step: int, term: str) -> None:
-        # Data-parallel: every rank stops together, also the ranks whose own value is finite.
-        bad = not bool(torch.isfinite(value).all())
-        if self.dist.enabled and any_rank(bad, self.dist) and not bad:
-            value = torch.tensor(float("nan"))
-        _finite(value, step, term)
+    def _check(self, terms: dict[str, float], step: int) -> None:
+        """Stop on the first non-finite term (plain floats: the guard costs no extra tensor op).
+        Data-parallel: every rank stops together, also the ranks whose own values are finite."""
+        bad = next((name for name, v in terms.items() if not math.isfinite(v)), None)
+        if self.dist.enabled and any_rank(bad is not None, self.dist) and bad is None:
+            terms, bad = {"loss on another process": float("nan")}, "loss on another process"
+        if bad is not None:
+            _finite(terms[bad], step, bad)
 
     def _write_status(self, status: str, **extra: Any) -> None:
         if not self.dist.is_main:
@@ -252,8 +254,7 @@ class Trainer:
 
     def _amp(self):
         if self.cfg.precision == "bf16":
-            return torch.autocast(device_type="cpu" if not torch.cuda.is_available() else "cuda",
-                                  dtype=torch.bfloat16)
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)  # the trainer runs on the CPU
         return contextlib.nullcontext()
 
     def critic_step(self, real: Tensor) -> dict[str, float]:
@@ -267,19 +268,18 @@ class Trainer:
         with parametrize.cached(), self._amp():
             s_real, s_fake = D(real).float(), D(fake).float()
             loss = losses.critic_loss(cfg.loss, s_real, s_fake)
-            self._check(loss, self.step + 1, f"critic loss ({cfg.loss})")
             penalty = self.constraint.penalty(D, real, fake)
-        total = loss
-        if penalty is not None:
-            self._check(penalty, self.step + 1, "gradient penalty")
-            total = loss + penalty
+        total = loss if penalty is None else loss + penalty
+        # One host transfer per step for the log and the NaN guard, before any weight changes.
+        terms = torch.stack([loss.detach(), penalty.detach() if penalty is not None else torch.zeros_like(loss),
+                             s_real.detach().mean() - s_fake.detach().mean()]).tolist()
+        self._check({f"critic loss ({cfg.loss})": terms[0], "gradient penalty": terms[1]}, self.step + 1)
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         average_gradients(D, self.dist)
         self.opt_d.step()
         self.constraint.after_step(D)
-        return {"loss_d": loss.item(), "penalty": penalty.item() if penalty is not None else 0.0,
-                "w1_estimate": (s_real.mean() - s_fake.mean()).item()}
+        return {"loss_d": terms[0], "penalty": terms[1], "w1_estimate": terms[2]}
 
     def generator_step(self) -> float:
         G, D = self.generator, self.critic
@@ -291,7 +291,8 @@ class Trainer:
             with self._amp():
                 scores = D(G(self._noise(local))).float()
             loss = losses.generator_loss(self.cfg.loss, scores)
-            self._check(loss, self.step, f"generator loss ({self.cfg.loss})")
+            value = loss.item()
+            self._check({f"generator loss ({self.cfg.loss})": value}, self.step)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             average_gradients(G, self.dist)
@@ -302,11 +303,13 @@ class Trainer:
             D.train()
         if self.generator_ema is not None:
             self._update_ema()
-        return loss.item()
+        return value
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.cfg.ema
+        # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the average
+        # would otherwise be mostly the random initialisation for ~1/(1-decay) steps.
+        decay = min(self.cfg.ema, (1.0 + self.step) / (10.0 + self.step))
         for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
             pe.lerp_(p, 1.0 - decay)
         for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
@@ -355,12 +358,38 @@ class Trainer:
     def sample(self, n: int | None = None) -> Tensor:
         """Samples from the EMA generator if on, else the generator (eval mode, fresh noise)."""
         G = self.generator_ema if self.generator_ema is not None else self.generator
+        if G is self.generator_ema:
+            self._recalibrate_batchnorm(G)
         was = G.training
         G.eval()
         with torch.no_grad():
             out = G(self._fixed_or_noise(n))
         G.train(was)
         return out
+
+    @torch.no_grad()
+    def _recalibrate_batchnorm(self, G: nn.Module, batches: int = 16) -> None:
+        """BatchNorm statistics that belong to the averaged weights: the running statistics copied from
+        the training generator describe other weights' activations (a known EMA pitfall; the averaged
+        generator then samples worse than the raw one). Re-estimated from fresh noise as a cumulative
+        average over ``batches`` batches; a private RNG, so training's random stream is untouched. Done
+        once per step."""
+        norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not norms or getattr(self, "_bn_calibrated_at", None) == self.step:
+            return
+        rng = torch.Generator().manual_seed(self.cfg.seed * 7 + self.step + 31337)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average
+        G.train()
+        with self._amp():
+            for _ in range(batches):
+                G(torch.randn(max(self.cfg.batch_size, 64), self.cfg.latent_dim, generator=rng))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        G.eval()
+        self._bn_calibrated_at = self.step
 
     def _fixed_or_noise(self, n: int | None) -> Tensor:
         if n is None:
