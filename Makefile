@@ -43,9 +43,14 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+# About 45 minutes on a 2-core CPU; results (JSON + Markdown) under benchmarks/results/.
+bench: $(STAMP) data
 	$(PY) benchmarks/bench_spectral.py --repeats 30 --json benchmarks/results/spectral.json
 	cd benchmarks && ../$(PY) bench_train.py --repeats 10
+	cd benchmarks && ../$(PY) bench_memory.py
+	$(PY) benchmarks/bench_options.py --repeats 8
+	$(PY) benchmarks/bench_precision.py --steps 3000
+	$(PY) benchmarks/bench_quality.py --minutes 15
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts

@@ -1,7 +1,10 @@
-"""Does bf16 autocast change quality? Same seed, same steps, fp32 vs bf16: wall time, FID of the
-final generator (shipped evaluator, MNIST test subset) and the SN σ estimate's error vs the exact σ.
+"""Does bf16 autocast change quality? Same preset, same seed, same number of steps, fp32 vs bf16: wall
+time, the FID of the EMA generator along the way (shipped evaluator, MNIST test subset) and the SN σ
+estimate's error against the exact σ of the final weights.
 
-    python benchmarks/bench_precision.py [--steps 200] [--method sn] [--samples 2000]
+    python benchmarks/bench_precision.py [--preset sn-fast] [--steps 3000] [--eval-every 1000] [--samples 5000]
+
+Writes benchmarks/results/precision.json.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sngan.metrics import fid, real_reference
+import torch
+
+from sngan.metrics import real_reference
+from sngan.metrics.features import features_and_logits
+from sngan.metrics.fid import fid_from_features
 from sngan.nn import SpectralNorm
 from sngan.spectral import matrix_sigma
 from sngan.train import Trainer, resolve
@@ -20,37 +27,57 @@ from sngan.train import Trainer, resolve
 OUT = Path(__file__).resolve().parent / "results"
 
 
+def sigma_errors(critic: torch.nn.Module) -> list[float]:
+    errors = []
+    for m in critic.modules():
+        for p in getattr(getattr(m, "parametrizations", None), "weight", ()):
+            if isinstance(p, SpectralNorm):
+                exact = float(matrix_sigma(m.parametrizations.weight.original.detach().double(), p.dim))
+                errors.append(abs(float(p.sigma) - exact) / exact)
+    return errors
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--method", default="sn")
-    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--preset", default="sn-fast")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    real = features_and_logits(real_reference("mnist", args.samples))[0].double().numpy()
     rows = {}
-    real = real_reference("mnist", args.samples)
     for precision in ("fp32", "bf16"):
-        cfg = resolve(args.method, "mnist", "quick", {"threads": args.threads, "precision": precision,
-                                                      "steps": args.steps, "sample_every": 0, "diag_every": 0,
-                                                      "ckpt_every": 0})
+        cfg = resolve("sn", "mnist", args.preset, {"threads": args.threads, "precision": precision,
+                                                   "steps": args.steps, "eval_every": args.eval_every,
+                                                   "seed": args.seed, "sample_every": 0, "diag_every": 0,
+                                                   "ckpt_every": 0})
+        curve, eval_s = [], [0.0]
+
+        def evaluate(trainer: Trainer, curve=curve, eval_s=eval_s) -> dict:
+            t0 = time.perf_counter()
+            score = fid_from_features(real, features_and_logits(trainer.sample(args.samples))[0].double().numpy())
+            curve.append({"step": trainer.step, "fid": score})
+            eval_s[0] += time.perf_counter() - t0
+            return {"fid": score}
+
         with tempfile.TemporaryDirectory() as tmp:
-            t = Trainer(cfg, Path(tmp) / "run", progress=False)
+            t = Trainer(cfg, Path(tmp) / "run", progress=False, evaluate=evaluate)
             t0 = time.perf_counter()
             t.fit()
-            seconds = time.perf_counter() - t0
-            errors = []
-            for m in t.critic.modules():
-                for p in getattr(getattr(m, "parametrizations", None), "weight", ()):
-                    if isinstance(p, SpectralNorm):
-                        exact = float(matrix_sigma(m.parametrizations.weight.original.detach().double(), p.dim))
-                        errors.append(abs(float(p.sigma) - exact) / exact)
-            rows[precision] = {"seconds": seconds, "fid": fid(real, t.sample(args.samples)),
-                               "sigma_rel_error_max": max(errors) if errors else None}
-        print(precision, rows[precision], flush=True)
-    rows["speedup"] = rows["fp32"]["seconds"] / rows["bf16"]["seconds"]
-    print(json.dumps(rows, indent=1))
+            seconds = time.perf_counter() - t0 - eval_s[0]
+            errors = sigma_errors(t.critic)
+        rows[precision] = {"train_seconds": seconds, "fid": curve, "sigma_rel_error_max": max(errors)}
+        print(precision, json.dumps(rows[precision]), flush=True)
+    rows["speedup"] = rows["fp32"]["train_seconds"] / rows["bf16"]["train_seconds"]
+    print(f"bf16 speed-up {rows['speedup']:.2f}x; FID fp32 / bf16 by step: " + ", ".join(
+        f"{a['step']}: {a['fid']:.2f} / {b['fid']:.2f}" for a, b in zip(rows["fp32"]["fid"], rows["bf16"]["fid"])))
     OUT.mkdir(exist_ok=True)
-    (OUT / "precision.json").write_text(json.dumps({"steps": args.steps, "method": args.method, **rows}, indent=1))
+    (OUT / "precision.json").write_text(json.dumps(
+        {"preset": args.preset, "steps": args.steps, "samples": args.samples, "seed": args.seed,
+         "threads": args.threads, "torch": torch.__version__, **rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ samples). The run trains ``sngan train --method sn --dataset mnist --preset PRES
 as a user would run it) and evaluates the EMA generator every ``--eval-every`` steps; the evaluation time
 is not counted as training time. It stops at ``--minutes`` of training or at the target.
 
-    python benchmarks/bench_quality.py [--minutes 15] [--samples 5000] [--preset fast] [--set key=value ...]
+    python benchmarks/bench_quality.py [--minutes 15] [--samples 5000] [--preset sn-fast] [--set key=value ...]
 
 Writes benchmarks/results/quality.json and quality.md.
 """
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--eval-every", type=int, default=500, help="generator steps between evaluations")
-    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--preset", default="sn-fast")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--factor", type=float, default=3.0, help="target: FID <= factor x floor")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -62,11 +62,10 @@ def main() -> None:
     print(f"real-data floor (test vs train, {args.samples} samples): FID {floor:.2f}; target <= {target:.2f}",
           flush=True)
 
-    overrides = {"threads": args.threads, "steps": 10**7}
+    overrides = {"threads": args.threads, "steps": 10**7, "eval_every": args.eval_every}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = parse_value(key, value)
-    cfg = resolve("sn", "mnist", args.preset, overrides)
     curve: list[dict] = []
     state = {"eval_s": 0.0, "start": 0.0}
 
@@ -83,7 +82,7 @@ def main() -> None:
         return {"fid": score}
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = resolve("sn", "mnist", args.preset, {**overrides, "eval_every": args.eval_every})
+        cfg = resolve("sn", "mnist", args.preset, overrides)
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False, evaluate=evaluate)
         state["start"] = time.perf_counter()
         try:

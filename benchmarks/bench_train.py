@@ -64,9 +64,10 @@ def fp32_peak() -> tuple[float, str]:
     return peak, how
 
 
-def make_pair(method: str, model: str, tmp: Path, seed: int = 0):
+def make_pair(method: str, model: str, tmp: Path, seed: int = 0, precision: str = "fp32"):
     dataset = "mnist" if model.startswith("mnist") else "ring8"
-    overrides = {"threads": 0, "sample_every": 0, "diag_every": 0, "ckpt_every": 0, "n_critic": 1}
+    overrides = {"threads": 0, "sample_every": 0, "diag_every": 0, "ckpt_every": 0, "n_critic": 1,
+                 "precision": precision}
     if model == "mnist-w1":
         overrides.update(width=1.0, batch_size=64)
     elif model == "mnist-quick":
@@ -74,7 +75,7 @@ def make_pair(method: str, model: str, tmp: Path, seed: int = 0):
     else:
         overrides.update(hidden=512, batch_size=256)
     cfg = resolve(method, dataset, "same-budget", overrides, seed=seed)
-    trainer = Trainer(cfg, tmp / f"{method}-{model}", progress=False)
+    trainer = Trainer(cfg, tmp / f"{method}-{model}-{precision}", progress=False)
     torch.manual_seed(seed)
     from sngan.train.loop import build_models
 
@@ -102,29 +103,35 @@ def main() -> None:
         tmp = Path(tmpdir)
         for model in models:
             pairs = {m: make_pair(m, model, tmp) for m in ("clip", "gp", "sn")}
-            timings = {(m, who, kind): [] for m in pairs for who in ("sngan", "reference")
-                       for kind in ("critic", "generator")}
-            for tr, ref, _, _ in pairs.values():  # warm-up
-                tr.critic_step(next(tr.sampler))
-                tr.generator_step()
+            # The fast options where they are on by default (sn-fast: precision=auto -> bf16 on CPUs with
+            # native bf16), the same trainer otherwise.
+            fast = {m: make_pair(m, model, tmp, precision="auto")[0] for m in pairs}
+            whos = ("sngan", "reference", "fast")
+            timings = {(m, who, kind): [] for m in pairs for who in whos for kind in ("critic", "generator")}
+            for m, (tr, ref, _, _) in pairs.items():  # warm-up
+                for t in (tr, fast[m]):
+                    t.critic_step(next(t.sampler))
+                    t.generator_step()
                 ref.critic_step(ref.next_real())
                 ref.generator_step()
             for _ in range(args.repeats):
                 for m, (tr, ref, _, _) in pairs.items():
-                    for who in ("sngan", "reference"):
-                        real = next(tr.sampler) if who == "sngan" else ref.next_real()
+                    for who in whos:
+                        t = fast[m] if who == "fast" else tr
+                        real = next(tr.sampler) if who != "reference" else ref.next_real()
                         t0 = time.perf_counter()
                         for _ in range(args.steps):
-                            (tr.critic_step(real) if who == "sngan" else ref.critic_step(real))
+                            (t.critic_step(real) if who != "reference" else ref.critic_step(real))
                         t1 = time.perf_counter()
                         for _ in range(args.steps):
-                            (tr.generator_step() if who == "sngan" else ref.generator_step())
+                            (t.generator_step() if who != "reference" else ref.generator_step())
                         t2 = time.perf_counter()
                         timings[(m, who, "critic")].append((t1 - t0) / args.steps)
                         timings[(m, who, "generator")].append((t2 - t1) / args.steps)
             for m, (tr, _ref, shape, cfg) in pairs.items():
                 row = {"model": model, "method": m, "batch": cfg.batch_size}
-                for who in ("sngan", "reference"):
+                row["fast_precision"] = fast[m].cfg.precision
+                for who in whos:
                     for kind in ("critic", "generator"):
                         v = timings[(m, who, kind)]
                         q1, _, q3 = statistics.quantiles(v, n=4)
@@ -135,6 +142,7 @@ def main() -> None:
                     row[f"{who}_images_per_s"] = 2 * cfg.batch_size / c  # real + fake through the critic
                 for key in ("critic_s", "generator_s", "iter1_s", "iter5_s"):
                     row[f"ratio_{key}"] = row[f"sngan_{key}"] / row[f"reference_{key}"]
+                row["fast_speedup_iter1"] = row["reference_iter1_s"] / row["fast_iter1_s"]  # images/s ratio
                 if model.startswith("mnist"):
                     fwd = conv_flops(tr.critic, shape) * 2 * cfg.batch_size
                     factor = 3 if m != "gp" else 6  # forward + backward (2x); GP adds a double backward
@@ -144,7 +152,8 @@ def main() -> None:
                 print(f"{model:<12}{m:<5} critic {row['sngan_critic_s'] * 1e3:8.1f} ms (ref "
                       f"{row['reference_critic_s'] * 1e3:8.1f}, ratio {row['ratio_critic_s']:.3f})  generator "
                       f"{row['sngan_generator_s'] * 1e3:7.1f} ms (ratio {row['ratio_generator_s']:.3f})  "
-                      f"iter@5 ratio {row['ratio_iter5_s']:.3f}" +
+                      f"iter@5 ratio {row['ratio_iter5_s']:.3f}  fast ({row['fast_precision']}) "
+                      f"{row['fast_speedup_iter1']:.2f}x the reference's images/s" +
                       (f"  {row['gflops']:.1f} GFLOP/s ({100 * row['share_of_peak']:.1f}% of peak)"
                        if "gflops" in row else ""), flush=True)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -154,16 +163,22 @@ def main() -> None:
              f"{args.threads} threads, {args.repeats} interleaved repeats", "",
              f"fp32 peak: {how}", "",
              "| model | method | sngan critic ms | reference critic ms | ratio | sngan gen ms | ratio | "
-             "iter@1 ratio | iter@5 ratio | sngan img/s | GFLOP/s | % peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "iter@1 ratio | iter@5 ratio | sngan img/s | GFLOP/s | % peak | fast options: img/s vs reference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         lines.append(f"| {r['model']} | {r['method']} | {r['sngan_critic_s'] * 1e3:.1f} | "
                      f"{r['reference_critic_s'] * 1e3:.1f} | {r['ratio_critic_s']:.3f} | "
                      f"{r['sngan_generator_s'] * 1e3:.1f} | {r['ratio_generator_s']:.3f} | {r['ratio_iter1_s']:.3f} | "
                      f"{r['ratio_iter5_s']:.3f} | {r['sngan_images_per_s']:.0f} | "
-                     f"{r.get('gflops', float('nan')):.1f} | {100 * r.get('share_of_peak', float('nan')):.1f} |")
+                     f"{r.get('gflops', float('nan')):.1f} | {100 * r.get('share_of_peak', float('nan')):.1f} | "
+                     f"{r['fast_speedup_iter1']:.2f}x ({r['fast_precision']}) |")
     lines.append("")
-    lines.append(f"Peak RSS of the benchmark process: {results['peak_rss_mb']:.0f} MB (all models together).")
+    lines.append(f"Peak RSS of the benchmark process: {results['peak_rss_mb']:.0f} MB (all models together; "
+                 "per-method peaks: benchmarks/bench_memory.py).")
+    lines.append("")
+    lines.append("img/s = (real + fake) images through the critic per second of a critic step; 'fast options' = the "
+                 "same trainer with precision=auto (bf16 autocast where the CPU has native bf16), images/s of a "
+                 "full iteration at n_critic 1 relative to the fp32 reference.")
     (OUT / "train.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
