@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
 from sngan.models import ToyCritic
 from sngan.train import Trainer, resolve
