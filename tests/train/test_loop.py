@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.nn.utils import parametrize
 
 from sngan.errors import CheckpointError, TrainingDiverged, UserError
 from sngan.train import Trainer, resolve
@@ -225,3 +226,35 @@ def test_ema_samples_use_batchnorm_statistics_of_the_averaged_weights(tmp_path):
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(bn.running_mean, Gt.net[0].running_mean)
     assert bn.momentum == Gt.net[0].momentum and not Ge.training
+
+
+def test_bf16_keeps_the_power_iteration_and_sigma_in_fp32(tmp_path):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        t = Trainer(tiny("sn", "mnist", precision=precision), tmp_path / precision)
+        stats = t.critic_step(next(t.sampler))
+        runs[precision] = (t, stats)
+    (t32, s32), (t16, s16) = runs["fp32"], runs["bf16"]
+    for a, b in zip(t32.critic.modules(), t16.critic.modules()):
+        if parametrize.is_parametrized(a, "weight"):
+            pa, pb = a.parametrizations.weight[0], b.parametrizations.weight[0]
+            for name in ("u", "v", "sigma"):
+                x, y = getattr(pa, name), getattr(pb, name)
+                assert y.dtype == torch.float32
+                torch.testing.assert_close(y, x, rtol=0, atol=0)  # computed from the same weights, in fp32
+    # the networks did run in bf16 (autocast active on the CPU), and close to fp32
+    assert s16["loss_d"] != s32["loss_d"]
+    assert s16["loss_d"] == pytest.approx(s32["loss_d"], rel=5e-2, abs=1e-2)
+
+
+def test_bf16_gradient_penalty_is_fp32_and_close(tmp_path):
+    out = {}
+    for precision in ("fp32", "bf16"):
+        t = Trainer(tiny("gp", "mnist", precision=precision), tmp_path / precision)
+        real = next(t.sampler)
+        torch.manual_seed(5)
+        fake = t.generator(torch.randn(len(real), t.cfg.latent_dim)).detach()
+        with t._amp():
+            out[precision] = t.constraint.penalty(t.critic, real, fake)
+    assert out["bf16"].dtype == torch.float32
+    assert out["bf16"].item() == pytest.approx(out["fp32"].item(), rel=5e-2)
