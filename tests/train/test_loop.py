@@ -258,3 +258,17 @@ def test_bf16_gradient_penalty_is_fp32_and_close(tmp_path):
             out[precision] = t.constraint.penalty(t.critic, real, fake)
     assert out["bf16"].dtype == torch.float32
     assert out["bf16"].item() == pytest.approx(out["fp32"].item(), rel=5e-2)
+
+
+def test_linear_learning_rate_schedule_is_a_function_of_the_step(tmp_path):
+    t = Trainer(tiny("sn", steps=8, lr_schedule="linear", lr_d=4e-4, lr_g=2e-4), tmp_path / "run")
+    t.fit()  # runs the schedule end to end; at the last iteration (step 7 done) the scale was 1/8
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 / 8)
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 / 8)
+    t2 = Trainer(tiny("sn", steps=8, lr_schedule="linear", lr_d=4e-4, lr_g=2e-4), tmp_path / "run2")
+    t2.step = 2
+    t2._set_learning_rates()
+    assert t2.opt_d.param_groups[0]["lr"] == pytest.approx(3e-4)
+    constant = Trainer(tiny("sn", steps=8, lr_d=4e-4), tmp_path / "run3")
+    constant.fit()
+    assert constant.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)

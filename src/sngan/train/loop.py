@@ -452,8 +452,17 @@ class Trainer:
                 signal.signal(sig, h)
         return record
 
+    def _set_learning_rates(self) -> None:
+        # A function of the step alone, so a resumed run follows the same schedule.
+        scale = 1.0 - self.step / self.cfg.steps if self.cfg.lr_schedule == "linear" else 1.0
+        for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+
     def _iteration(self) -> dict[str, Any]:
         cfg = self.cfg
+        if cfg.lr_schedule != "constant":
+            self._set_learning_rates()
         t0 = time.perf_counter()
         stats = [self.critic_step(next(self.sampler)) for _ in range(cfg.n_critic)]
         t1 = time.perf_counter()
