@@ -9,6 +9,9 @@ preset's width and at width 1, and for the toy MLP:
 * ``compile``         — ``torch.compile`` of critic and generator (Inductor, C++ codegen on CPU); the
                         compile time is reported apart and the variant is marked failed where it breaks
 
+Noise check: ``one_forward`` changes only the critic step, so its generator column measures the same
+code as the default's — its distance from 1.000 is this run's noise floor.
+
 Writes benchmarks/results/options.json and options.md.
 
     python benchmarks/bench_options.py [--repeats 8] [--models mnist-quick,toy,mnist-w1]
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -115,8 +119,12 @@ def main() -> None:
                         trainers.pop(variant, None)
                         traceback.print_exc(limit=1)
                 times = {(v, k): [] for v in trainers for k in ("critic", "generator")}
+                order = list(trainers)
+                shuffle = random.Random(0).shuffle
                 for _ in range(args.repeats):
-                    for variant, (tr, _) in trainers.items():
+                    shuffle(order)  # no variant always runs first (or right after another) in a round
+                    for variant in order:
+                        tr = trainers[variant][0]
                         for kind in ("critic", "generator"):
                             t0 = time.perf_counter()
                             for _ in range(args.steps):

@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="skip the width-1 MNIST model")
+    ap.add_argument("--name", default="train", help="result files: results/NAME.json and NAME.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     peak, how = fp32_peak()
@@ -158,7 +159,7 @@ def main() -> None:
                        if "gflops" in row else ""), flush=True)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     OUT.mkdir(exist_ok=True)
-    (OUT / "train.json").write_text(json.dumps(results, indent=1))
+    (OUT / f"{args.name}.json").write_text(json.dumps(results, indent=1))
     lines = [f"# sngan vs plain PyTorch reference — {results['machine']}, torch {results['torch']}, "
              f"{args.threads} threads, {args.repeats} interleaved repeats", "",
              f"fp32 peak: {how}", "",
@@ -179,7 +180,7 @@ def main() -> None:
     lines.append("img/s = (real + fake) images through the critic per second of a critic step; 'fast options' = the "
                  "same trainer with precision=auto (bf16 autocast where the CPU has native bf16), images/s of a "
                  "full iteration at n_critic 1 relative to the fp32 reference.")
-    (OUT / "train.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -21,8 +21,11 @@ def test_weight_clip_after_a_step():
     critic(torch.randn(4, 2)).sum().backward()
     opt.step()
     assert max(p.abs().max().item() for p in critic.parameters()) > 0.01
+    before = [p.detach().clone() for p in critic.parameters()]
     c.after_step(critic)
     assert max(p.abs().max().item() for p in critic.parameters()) == pytest.approx(0.01)
+    for p, b in zip(critic.parameters(), before):  # exactly the element-wise clamp, nothing else
+        assert torch.equal(p, b.clamp(-0.01, 0.01))
 
 
 class LinearCritic(nn.Module):
