@@ -50,6 +50,7 @@ bench: $(STAMP) data
 	cd benchmarks && ../$(PY) bench_memory.py
 	$(PY) benchmarks/bench_options.py --repeats 8
 	$(PY) benchmarks/bench_precision.py --steps 3000
+	$(PY) benchmarks/bench_precision.py --method gp --preset quick --steps 600 --eval-every 200 --samples 2000 --name precision-gp
 	$(PY) benchmarks/bench_quality.py --minutes 15
 
 lint: $(STAMP)

@@ -2,7 +2,8 @@
 time, the FID of the EMA generator along the way (shipped evaluator, MNIST test subset) and the SN σ
 estimate's error against the exact σ of the final weights.
 
-    python benchmarks/bench_precision.py [--preset sn-fast] [--steps 3000] [--eval-every 1000] [--samples 5000]
+    python benchmarks/bench_precision.py [--method sn] [--preset sn-fast] [--steps 3000] [--eval-every 1000]
+                                          [--samples 5000] [--name precision]
 
 Writes benchmarks/results/precision.json.
 """
@@ -39,7 +40,9 @@ def sigma_errors(critic: torch.nn.Module) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--method", default="sn")
     ap.add_argument("--preset", default="sn-fast")
+    ap.add_argument("--name", default="precision", help="result file: results/NAME.json")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=5000)
@@ -50,7 +53,7 @@ def main() -> None:
     real = features_and_logits(real_reference("mnist", args.samples))[0].double().numpy()
     rows = {}
     for precision in ("fp32", "bf16"):
-        cfg = resolve("sn", "mnist", args.preset, {"threads": args.threads, "precision": precision,
+        cfg = resolve(args.method, "mnist", args.preset, {"threads": args.threads, "precision": precision,
                                                    "steps": args.steps, "eval_every": args.eval_every,
                                                    "seed": args.seed, "sample_every": 0, "diag_every": 0,
                                                    "ckpt_every": 0})
@@ -69,14 +72,15 @@ def main() -> None:
             t.fit()
             seconds = time.perf_counter() - t0 - eval_s[0]
             errors = sigma_errors(t.critic)
-        rows[precision] = {"train_seconds": seconds, "fid": curve, "sigma_rel_error_max": max(errors)}
+        rows[precision] = {"train_seconds": seconds, "fid": curve,
+                           "sigma_rel_error_max": max(errors) if errors else None}
         print(precision, json.dumps(rows[precision]), flush=True)
     rows["speedup"] = rows["fp32"]["train_seconds"] / rows["bf16"]["train_seconds"]
     print(f"bf16 speed-up {rows['speedup']:.2f}x; FID fp32 / bf16 by step: " + ", ".join(
         f"{a['step']}: {a['fid']:.2f} / {b['fid']:.2f}" for a, b in zip(rows["fp32"]["fid"], rows["bf16"]["fid"])))
     OUT.mkdir(exist_ok=True)
-    (OUT / "precision.json").write_text(json.dumps(
-        {"preset": args.preset, "steps": args.steps, "samples": args.samples, "seed": args.seed,
+    (OUT / f"{args.name}.json").write_text(json.dumps(
+        {"method": args.method, "preset": args.preset, "steps": args.steps, "samples": args.samples, "seed": args.seed,
          "threads": args.threads, "torch": torch.__version__, **rows}, indent=1))
 
 
