@@ -142,6 +142,7 @@ class Trainer:
         fixed = torch.Generator().manual_seed(self.cfg.seed + 7919)
         self.fixed_z = torch.randn(64 if not self.cfg.is_toy else 1000, self.cfg.latent_dim, generator=fixed)
         self.step = 0
+        self._bn_calibrated_at: int | None = None  # the step the EMA generator's BatchNorm was re-estimated at
         self.log = JsonlLog(self.run_dir / LOG)
         if resume:
             self._restore()
@@ -375,7 +376,7 @@ class Trainer:
         average over ``batches`` batches; a private RNG, so training's random stream is untouched. Done
         once per step."""
         norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        if not norms or getattr(self, "_bn_calibrated_at", None) == self.step:
+        if not norms or self._bn_calibrated_at == self.step:
             return
         rng = torch.Generator().manual_seed(self.cfg.seed * 7 + self.step + 31337)
         momenta = [m.momentum for m in norms]
