@@ -92,3 +92,15 @@ def test_help_exits_zero(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 0
+
+
+def test_train_offers_every_preset():
+    # The parser lists presets itself (importing sngan.train would import torch for `--help`).
+    import argparse
+
+    from sngan.cli import build_parser
+    from sngan.train.config import PRESETS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    preset = next(a for a in sub.choices["train"]._actions if a.dest == "preset")
+    assert list(preset.choices) == list(PRESETS)

@@ -71,9 +71,26 @@ def test_sn_fast_preset(monkeypatch):
         resolve("gp", "mnist", "sn-fast")
 
 
-def test_native_bf16_reads_the_cpu_flags():
+def test_native_bf16_reads_the_cpu_flags(tmp_path):
     from sngan.train.config import native_bf16
 
-    with open("/proc/cpuinfo") as f:
-        flags = next(line for line in f if line.startswith("flags")).split()
-    assert native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    def cpuinfo(flags):
+        path = tmp_path / f"cpuinfo-{len(flags)}"
+        path.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {' '.join(flags)}\n\nprocessor\t: 1\n")
+        return str(path)
+
+    assert native_bf16(cpuinfo(["fpu", "avx512f", "avx512_bf16"]))
+    assert native_bf16(cpuinfo(["fpu", "amx_tile", "amx_bf16"]))
+    assert not native_bf16(cpuinfo(["fpu", "avx512f", "avx512bw"]))  # bf16 would be emulated
+    assert not native_bf16(cpuinfo(["avx512_bf16x"]))  # whole flags only
+    assert not native_bf16(str(tmp_path / "missing"))
+
+
+def test_precision_auto_resolves_wherever_a_config_is_made(monkeypatch):
+    import sngan.train.config as config
+
+    monkeypatch.setattr(config, "native_bf16", lambda: True)
+    assert config.TrainConfig(precision="auto").precision == "bf16"
+    assert config.from_dict({**config.TrainConfig().to_dict(), "precision": "auto"}).precision == "bf16"
+    monkeypatch.setattr(config, "native_bf16", lambda: False)
+    assert config.TrainConfig(precision="auto").precision == "fp32"

@@ -1,5 +1,6 @@
 """Data-parallel training with torchrun on CPU (gloo): same weights as one process."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,52 @@ def test_two_process_mnist_smoke_and_resume(tmp_path):
     res = _torchrun(2, tmp_path / "m", *args[:-4], "--steps", "6", "--set", "threads=1", "--resume")
     assert "run finished" in res.stdout
     shutil.rmtree(tmp_path / "m")
+
+
+def _diverge_on_one_rank(rank, init_file, run, result_dir):
+    import torch.distributed as dist
+
+    from sngan.errors import TrainingDiverged
+    from sngan.train import Trainer, resolve
+    from sngan.train.distributed import DistInfo
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    cfg = resolve("gp", "ring8", "tiny", {"steps": 20, "batch_size": 16, "n_critic": 1, "sample_every": 0})
+    trainer = Trainer(cfg, run, dist=DistInfo(rank, 2))
+    step = trainer.critic_step
+
+    def poisoned(real):  # corrupt data on rank 1 only, after step 3
+        if rank == 1 and trainer.step == 3:
+            real = real.clone()
+            real[0, 0] = float("nan")
+        return step(real)
+
+    trainer.critic_step = poisoned
+    try:
+        trainer.fit()
+        outcome = "finished"
+    except TrainingDiverged as e:
+        outcome = str(e)
+    (result_dir / f"rank{rank}.txt").write_text(outcome)
+    dist.destroy_process_group()
+
+
+def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_diverge_on_one_rank, args=(r, tmp_path / "init", tmp_path / "run", tmp_path))
+             for r in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    alive = [p.is_alive() for p in procs]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    assert not any(alive), "a rank hung: the ranks did not agree to stop"
+    assert (tmp_path / "rank1.txt").read_text().startswith("step 4: the critic loss (wasserstein) is nan")
+    assert (tmp_path / "rank0.txt").read_text().startswith("step 4: the loss on another process is nan")
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "diverged"

@@ -71,6 +71,10 @@ class TrainConfig:
     channels_last: bool = True          # image models in channels-last memory layout (faster CPU convs)
     preset: str = ""                    # the preset this was resolved from (informational)
 
+    def __post_init__(self) -> None:
+        if self.precision == "auto":  # resolved once, so config.json records what actually ran
+            object.__setattr__(self, "precision", "bf16" if native_bf16() else "fp32")
+
     # -- derived -----------------------------------------------------------------------------
 
     @property
@@ -99,7 +103,7 @@ class TrainConfig:
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
         need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
-        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")
+        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
@@ -261,16 +265,14 @@ def resolve(method: str, dataset: str, preset: str = "paper", overrides: dict[st
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown config key {sorted(unknown)[0]!r}")
-    if values.get("precision") == "auto":
-        values["precision"] = "bf16" if native_bf16() else "fp32"
     return TrainConfig(**values).validate()
 
 
-def native_bf16() -> bool:
+def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU (where the trainer runs) has native bf16: AVX512-BF16 or AMX. Elsewhere bf16
-    autocast on the CPU is emulated and slower than fp32."""
+    autocast on the CPU is emulated and slower than fp32 (and without /proc/cpuinfo we do not know)."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             flags = next((line for line in f if line.startswith("flags")), "").split()
     except OSError:
         return False

@@ -185,10 +185,11 @@ class Trainer:
         """Stop on the first non-finite term (plain floats: the guard costs no extra tensor op).
         Data-parallel: every rank stops together, also the ranks whose own values are finite."""
         bad = next((name for name, v in terms.items() if not math.isfinite(v)), None)
-        if self.dist.enabled and any_rank(bad is not None, self.dist) and bad is None:
-            terms, bad = {"loss on another process": float("nan")}, "loss on another process"
+        anywhere = any_rank(bad is not None, self.dist)  # the collective runs on every rank before any raises
         if bad is not None:
             _finite(terms[bad], step, bad)
+        if anywhere:
+            _finite(float("nan"), step, "loss on another process")
 
     def _write_status(self, status: str, **extra: Any) -> None:
         if not self.dist.is_main:
@@ -454,8 +455,8 @@ class Trainer:
         return record
 
     def _set_learning_rates(self) -> None:
-        # A function of the step alone, so a resumed run follows the same schedule.
-        scale = 1.0 - self.step / self.cfg.steps if self.cfg.lr_schedule == "linear" else 1.0
+        # Linear decay to 0 at `steps`; a function of the step alone, so a resumed run follows it.
+        scale = 1.0 - self.step / self.cfg.steps
         for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
