@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from bench_quality import features
 
 from sngan.metrics import real_reference
-from sngan.metrics.features import features_and_logits
 from sngan.metrics.fid import fid_from_features
 from sngan.nn import SpectralNorm
 from sngan.spectral import matrix_sigma
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    real = features_and_logits(real_reference("mnist", args.samples))[0].double().numpy()
+    real = features(real_reference("mnist", args.samples))
     rows = {}
     for precision in ("fp32", "bf16"):
         cfg = resolve(args.method, "mnist", args.preset, {"threads": args.threads, "precision": precision,
@@ -61,7 +61,7 @@ def main() -> None:
 
         def evaluate(trainer: Trainer, curve=curve, eval_s=eval_s) -> dict:
             t0 = time.perf_counter()
-            score = fid_from_features(real, features_and_logits(trainer.sample(args.samples))[0].double().numpy())
+            score = fid_from_features(real, features(trainer.sample(args.samples)))
             curve.append({"step": trainer.step, "fid": score})
             eval_s[0] += time.perf_counter() - t0
             return {"fid": score}

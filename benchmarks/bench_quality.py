@@ -39,6 +39,7 @@ class _Done(Exception):
 
 
 def features(images: torch.Tensor) -> np.ndarray:
+    """The shipped evaluator's features (float64) — computed once for the real set, FID per evaluation."""
     return features_and_logits(images)[0].double().numpy()
 
 
