@@ -150,8 +150,11 @@ def real_reference(dataset: str, n: int, seed: int = 0) -> Tensor:
 
 
 def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names: list[str] | None = None,
-             real: Tensor | None = None, seed: int = 0) -> dict[str, Any]:
-    """Run the named metrics (default: all that fit ``dataset``) on samples ``fake``."""
+             real: Tensor | None = None, seed: int = 0,
+             real_features: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+    """Run the named metrics (default: all that fit ``dataset``) on samples ``fake``. ``real_features``:
+    the evaluator's (features, logits) of ``real`` when already known (they are the same at every
+    evaluation point of a run)."""
     names = names or metrics_for(dataset)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
@@ -163,6 +166,8 @@ def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names:
         critic.eval()
     try:
         ctx = EvalContext(dataset, real, fake, critic)
+        if real_features is not None:
+            ctx._cache["real"] = real_features
         out: dict[str, Any] = {}
         for name in names:
             out.update(METRICS[name].fn(ctx))
@@ -178,13 +183,21 @@ def training_evaluator(cfg, names: list[str] | None = None) -> Callable:
 
     def hook(trainer) -> dict:
         fake = trainer.sample(cfg.eval_samples)
-        return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=_cached_reference(cfg.dataset, len(fake)))
+        real = _cached_reference(cfg.dataset, len(fake))
+        feats = _cached_reference_features(cfg.dataset, len(fake)) if cfg.dataset == "mnist" else None
+        return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=real, real_features=feats)
     return hook
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_reference(dataset: str, n: int) -> Tensor:
     return real_reference(dataset, n)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_reference_features(dataset: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    f, logits = features_and_logits(_cached_reference(dataset, n), name="real")
+    return f.numpy(), logits.numpy()
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """Per-step cost of each method, measured in one process with interleaved repeats (so machine
-drift hits every method alike): milliseconds per critic step and per generator update."""
+drift hits every method alike): milliseconds per critic step and per generator update. The study
+turns these into each run's steps under an equal CPU budget (``runner.steps_for_budget``)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ from typing import Any
 
 import torch
 
-from sngan.study.runner import ROWS, RunSpec
+from sngan.train.config import TrainConfig, row_label
 
 
-def measure_cost(preset: str, datasets: tuple[str, ...], repeats: int = 15, steps: int = 3,
-                 threads: int = 1) -> dict[str, Any]:
+def measure_cost(configs: list[TrainConfig], repeats: int = 12, steps: int = 3, threads: int = 1) -> dict[str, Any]:
+    """``{"datasets": {dataset: {row label: {ms_critic_step, ms_generator_step, ...}}}}`` for each config
+    (one per dataset and row; their schedules do not matter, only the models, batch and constraint)."""
     from sngan.train import Trainer
 
     torch.set_num_threads(threads)
     out: dict[str, Any] = {"threads": threads, "repeats": repeats, "steps_per_repeat": steps, "datasets": {}}
+    by_dataset: dict[str, list[TrainConfig]] = {}
+    for cfg in configs:
+        by_dataset.setdefault(cfg.dataset, []).append(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset in datasets:
-            trainers = {}
-            for method, loss in ROWS:
-                spec = RunSpec(dataset, method, loss, 0, preset)
-                trainers[spec.label] = Trainer(spec.config(), Path(tmp) / dataset / spec.label, progress=False)
+        for dataset, cfgs in by_dataset.items():
+            trainers = {row_label(c.method, c.loss): Trainer(c, Path(tmp) / dataset / row_label(c.method, c.loss),
+                                                             progress=False) for c in cfgs}
             times: dict[str, dict[str, list[float]]] = {k: {"critic": [], "generator": []} for k in trainers}
             for t in trainers.values():  # warm-up
                 t.critic_step(next(t.sampler))
@@ -49,9 +52,11 @@ def measure_cost(preset: str, datasets: tuple[str, ...], repeats: int = 15, step
                     res[label][f"ms_{kind}_step"] = statistics.median(vals)
                     res[label][f"ms_{kind}_step_q1"] = q1
                     res[label][f"ms_{kind}_step_q3"] = q3
-                n_critic = trainers[label].cfg.n_critic
-                res[label]["ms_iteration"] = n_critic * res[label]["ms_critic_step"] + res[label]["ms_generator_step"]
-            base = res["sn-wasserstein"]["ms_critic_step"]
+                cfg = trainers[label].cfg
+                res[label]["n_critic"] = cfg.n_critic
+                res[label]["batch_size"] = cfg.batch_size
+                res[label]["ms_iteration"] = cfg.n_critic * res[label]["ms_critic_step"] + res[label]["ms_generator_step"]
+            base = res.get("sn-wasserstein", next(iter(res.values())))["ms_critic_step"]
             for label in res:
                 res[label]["critic_step_ratio_to_sn"] = res[label]["ms_critic_step"] / base
             out["datasets"][dataset] = res

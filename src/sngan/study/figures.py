@@ -65,16 +65,12 @@ def load_runs(study_dir: Path) -> list[Run]:
     return runs
 
 
-def ci95(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of a 95% t-interval (0 for a single value)."""
-    from scipy.stats import t
-
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan")
-    if len(v) == 1:
-        return float(v[0]), 0.0
-    return float(v.mean()), float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+def spread(values: list[float]) -> dict[str, Any]:
+    """Mean, min, max and every value over seeds (few seeds: the values themselves, no t-interval)."""
+    v = [float(x) for x in values if x is not None and math.isfinite(x)]
+    if not v:
+        return {"mean": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0, "values": []}
+    return {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "n": len(v), "values": v}
 
 
 def roughness(series: list[float]) -> float:
@@ -95,38 +91,58 @@ def groups(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
             for ds, g in sorted(out.items())}
 
 
-def quality_table(runs: list[Run]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+def grad_variation(log: list[dict], key: str = "grad_norm_fake_mean") -> float:
+    """Coefficient of variation (std / mean) of the critic's ‖∇D‖ across a run's logged diagnostics."""
+    x = np.asarray([line[key] for line in log if line.get(key) is not None], dtype=float)
+    if len(x) < 3 or x.mean() == 0:
+        return float("nan")
+    return float(x.std() / x.mean())
+
+
+def quality_table(runs: list[Run]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Per dataset and method: every final metric over seeds (``spread``), the roughness of the loss
+    curves, the variation of ‖∇D‖ along training, the steps trained and the diverged count."""
     table: dict[str, Any] = {}
     for ds, by_label in groups(runs).items():
         keys = QUALITY["mnist" if ds == "mnist" else "toy"] + LIPSCHITZ
         table[ds] = {}
         for label, rs in by_label.items():
-            row = {}
-            for k in keys:
-                vals = [r.metrics.get(k) for r in rs if r.metrics.get(k) is not None]
-                mean, half = ci95(vals)
-                row[k] = {"mean": mean, "ci95": half, "n": len(vals), "values": vals}
+            rs = sorted(rs, key=lambda r: r.seed)
+            row = {k: spread([r.metrics.get(k) for r in rs]) for k in keys}
             for key in ("loss_g", "loss_d", "w1_estimate"):
-                vals = [roughness([line.get(key) for line in r.log]) for r in rs if r.log]
-                mean, half = ci95(vals)
-                row[f"roughness_{key}"] = {"mean": mean, "ci95": half, "n": len(vals), "values": vals}
-            row["diverged"] = {"mean": float(sum(r.status == "diverged" for r in rs)), "ci95": 0.0, "n": len(rs),
-                               "values": []}
+                row[f"roughness_{key}"] = spread([roughness([line.get(key) for line in r.log]) for r in rs if r.log])
+            row["grad_cv_fake"] = spread([grad_variation(r.log) for r in rs if r.log])
+            row["steps"] = spread([r.config.get("steps") for r in rs])
+            row["diverged"] = {"mean": float(sum(r.status == "diverged" for r in rs)), "n": len(rs),
+                               "values": [r.seed for r in rs if r.status == "diverged"]}
             table[ds][label] = row
     return table
 
 
-def _series(rs: list[Run], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def curves(runs: list[Run]) -> dict[str, dict[str, dict[int, list[dict]]]]:
+    """Quality along training of every run: dataset -> method -> seed -> points (``tuning.curve``)."""
+    from sngan.study.tuning import curve
+
+    out: dict[str, Any] = {}
+    for ds, by_label in groups(runs).items():
+        for label, rs in by_label.items():
+            for r in rs:
+                out.setdefault(ds, {}).setdefault(label, {})[r.seed] = curve(r.dir, r.log, r.config.get("n_critic", 1))
+    return out
+
+
+def _series(rs: list[Run], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, mean, min and max over seeds of a logged value."""
     steps = sorted({line["step"] for r in rs for line in r.log if line.get(key) is not None})
     if not steps:
-        return np.array([]), np.array([]), np.array([])
+        return np.array([]), np.array([]), np.array([]), np.array([])
     mat = np.full((len(rs), len(steps)), np.nan)
     index = {s: i for i, s in enumerate(steps)}
     for j, r in enumerate(rs):
         for line in r.log:
             if line.get(key) is not None:
                 mat[j, index[line["step"]]] = line[key]
-    return np.asarray(steps), np.nanmean(mat, 0), np.nanstd(mat, 0)
+    return np.asarray(steps), np.nanmean(mat, 0), np.nanmin(mat, 0), np.nanmax(mat, 0)
 
 
 def _smooth(y: np.ndarray, k: int) -> np.ndarray:
@@ -137,25 +153,100 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
     return np.convolve(pad, kernel, mode="valid")
 
 
+LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"), ("w1_estimate", "W1 estimate E[D(real)] − E[D(fake)]"))
+
+
 def plot_losses(runs: list[Run], dataset: str, path: Path) -> None:
+    """The seed study's generator- and critic-loss figures, one panel per method (each on its own
+    scale, so no method flattens another), mean over seeds with the min–max band, moving average."""
     plt = _plt()
     by_label = groups(runs).get(dataset, {})
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (key, title) in zip(axes, (("loss_g", "generator loss"), ("loss_d", "critic loss"),
-                                       ("w1_estimate", "W1 estimate E[D(real)] - E[D(fake)]"))):
-        for label, rs in by_label.items():
-            steps, mean, std = _series(rs, key)
-            if len(steps) == 0:
-                continue
-            k = max(1, len(steps) // 60)
-            m, s = _smooth(mean, k), _smooth(std, k)
-            ax.plot(steps, m, color=COLORS.get(label), label=NAMES.get(label, label), lw=1.3)
-            ax.fill_between(steps, m - s, m + s, color=COLORS.get(label), alpha=0.18, lw=0)
-        ax.set_title(title)
-        ax.set_xlabel("generator step")
-    axes[0].legend(fontsize=7, frameon=False)
-    fig.suptitle(f"{dataset}: mean over seeds (band: ± 1 std across seeds, moving average)", fontsize=9)
-    fig.tight_layout()
+    if not by_label:
+        return
+    labels = list(by_label)
+    fig, axes = plt.subplots(len(LOSS_PANELS), len(labels), figsize=(3.3 * len(labels), 2.4 * len(LOSS_PANELS)),
+                             squeeze=False)
+    for j, label in enumerate(labels):
+        rs = by_label[label]
+        for i, (key, title) in enumerate(LOSS_PANELS):
+            ax = axes[i][j]
+            steps, mean, lo, hi = _series(rs, key)
+            if len(steps):
+                k = max(1, len(steps) // 80)
+                ax.fill_between(steps, _smooth(lo, k), _smooth(hi, k), color=COLORS.get(label), alpha=0.2, lw=0)
+                ax.plot(steps, _smooth(mean, k), color=COLORS.get(label), lw=1.1)
+            if i == 0:
+                ax.set_title(NAMES.get(label, label), fontsize=9, color=COLORS.get(label))
+            if j == 0:
+                ax.set_ylabel(title, fontsize=8)
+            if i == len(LOSS_PANELS) - 1:
+                ax.set_xlabel("generator step")
+            ax.tick_params(labelsize=7)
+    fig.suptitle(f"{dataset}: mean over {max(len(v) for v in by_label.values())} seed(s), band = min–max over seeds "
+                 "(moving average); each panel on its own scale", fontsize=9)
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.08, wspace=0.3, hspace=0.3)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+CURVE_METRICS = {"mnist": (("fid", "FID (2000 samples)", True), ("class_kl_uniform", "class KL to uniform", False)),
+                 "toy": (("w1_exact", "exact W1 to the data", True), ("modes_covered", "modes covered", False),
+                         ("high_quality", "high-quality share", False))}
+
+
+def plot_quality_curves(runs: list[Run], dataset: str, path: Path) -> None:
+    """Quality along training against CPU seconds of training and against generator steps, every
+    method, mean over seeds with the min–max band."""
+    plt = _plt()
+    data = curves(runs).get(dataset, {})
+    metrics = CURVE_METRICS["mnist" if dataset == "mnist" else "toy"]
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(10.5, 2.9 * len(metrics)), squeeze=False)
+    for label, by_seed in data.items():
+        for i, (key, title, log) in enumerate(metrics):
+            for j, xkey in enumerate(("cpu_seconds", "step")):
+                pts = [c for c in by_seed.values() if c]
+                n = min((len(c) for c in pts), default=0)
+                if n == 0:
+                    continue
+                x = np.mean([[p[xkey] for p in c[:n]] for c in pts], 0)
+                y = np.asarray([[p.get(key, np.nan) if p.get(key) is not None else np.nan for p in c[:n]]
+                                for c in pts], dtype=float)
+                ax = axes[i][j]
+                ax.plot(x, np.nanmean(y, 0), "o-", ms=3, lw=1.3, color=COLORS.get(label), label=NAMES.get(label, label))
+                if len(pts) > 1:
+                    ax.fill_between(x, np.nanmin(y, 0), np.nanmax(y, 0), color=COLORS.get(label), alpha=0.18, lw=0)
+                if log:
+                    ax.set_yscale("log")
+                ax.set_ylabel(title)
+                ax.set_xlabel("CPU seconds of training (one core)" if xkey == "cpu_seconds" else "generator step")
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle(f"{dataset}: quality along training (mean over seeds, band = min–max)", fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.1, wspace=0.25, hspace=0.35)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_final_samples(runs: list[Run], dataset: str, path: Path) -> None:
+    """The last sample image of every method (seed 0), side by side and large."""
+    plt = _plt()
+    from PIL import Image
+
+    by_label = groups(runs).get(dataset, {})
+    panels = []
+    for label, rs in by_label.items():
+        files = sorted((_first_seed(rs).dir / "samples").glob("step-*.png"))
+        if files:
+            panels.append((label, files[-1]))
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
+    for ax, (label, file) in zip(axes[0], panels):
+        img = np.asarray(Image.open(file))
+        ax.imshow(img, cmap="gray", interpolation="nearest")
+        ax.set_title(f"{NAMES.get(label, label)}\nstep {int(file.stem.split('-')[1])}", fontsize=12,
+                     weight="bold")
+        ax.axis("off")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.01, wspace=0.04)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -188,7 +279,7 @@ def plot_samples(runs: list[Run], dataset: str, path: Path) -> None:
             if j < len(pick):
                 ax.imshow(np.asarray(Image.open(pick[j])), cmap="gray")
                 ax.set_title(f"{NAMES.get(label, label)}\n{pick[j].stem.replace('-', ' ')}", fontsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.01, wspace=0.05, hspace=0.25)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -215,7 +306,7 @@ def plot_sigma(runs: list[Run], dataset: str, path: Path) -> None:
         ax.set_xlabel("generator step")
     axes[0][0].set_ylabel("σ (solid: operator, dashed: reshaped kernel)")
     axes[0][0].legend(fontsize=6, frameon=False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.15, wspace=0.3)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -226,6 +317,8 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     labels = list(rows)
     lo = [rows[k]["lipschitz_lower"]["mean"] for k in labels]
     hi = [rows[k]["lipschitz_upper"]["mean"] for k in labels]
+    if not labels:
+        return
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.bar(x - 0.18, lo, 0.36, label="empirical lower bound", color="#9ecae1")
@@ -236,7 +329,7 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     ax.set_ylabel("Lipschitz constant of the final critic")
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{dataset}: lower ≤ Lip(D) ≤ upper (1 = the WGAN target)")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.22)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -1,5 +1,8 @@
-"""Build a study's report from what is on disk: summary.json / summary.csv, figures, findings,
-a self-contained report.html (figures embedded) and a one-page poster (poster.pdf, poster.png)."""
+"""Build a study's report from what is on disk: summary.json / summary.csv, figures, the claims
+table, a self-contained report.html (figures embedded) and a one-page poster (poster.pdf, poster.png).
+
+It reads whatever is there, so it can be (and is, by ``run_study``) rebuilt while runs still train.
+"""
 
 from __future__ import annotations
 
@@ -10,97 +13,83 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from sngan.data.cache import atomic_write_bytes
 from sngan.errors import UserError
+from sngan.study import claims as C
 from sngan.study import figures as F
+from sngan.study.tuning import tuning_results
 from sngan.train.logging import json_safe
 
 FIG = "figures"
+VERDICT_COLORS = {C.SUPPORTED: "#1a7f37", C.NOT_SUPPORTED: "#b42318", C.MIXED: "#9a6700", C.NO_DATA: "#666"}
+TABLE_KEYS = {"mnist": ["fid", "kid", "precision", "recall", "coverage", "class_kl_uniform", "digits_under_1pct"],
+              "toy": ["modes_covered", "high_quality", "w1_exact", "w1_critic"]}
 
 
-def _fmt(cell: dict | None, digits: int = 3) -> str:
-    if not cell or cell.get("n", 0) == 0 or cell["mean"] is None or not math.isfinite(cell["mean"]):
+def _num(x: float, digits: int = 3) -> str:
+    if x is None or not math.isfinite(x):
         return "–"
-    mean, half = cell["mean"], cell["ci95"]
-    if abs(mean) >= 100:
-        return f"{mean:.1f} ± {half:.1f}"
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    return f"{x:.{digits}g}"
 
 
-def findings(table: dict, cost: dict | None, theory: dict) -> list[dict[str, str]]:
-    """Statements generated from the numbers, each pointing at its figure or table."""
-    out: list[dict[str, str]] = []
+def _cell(cell: dict | None, digits: int = 3) -> str:
+    """Every seed's value, then the min–max (few seeds: no t-interval)."""
+    if not cell or not cell.get("n"):
+        return "–"
+    vals = cell["values"]
+    text = " · ".join(_num(v, digits) for v in vals)
+    if len(vals) > 1:
+        text += f"  [{_num(cell['min'], digits)}–{_num(cell['max'], digits)}]"
+    return text
 
-    def best(ds: str, key: str) -> tuple[str, float] | None:
-        rows = {k: v[key]["mean"] for k, v in table.get(ds, {}).items() if key in v and v[key]["n"] > 0
-                and math.isfinite(v[key]["mean"])}
-        if not rows:
-            return None
-        pick = min(rows, key=rows.get) if key in F.LOWER_IS_BETTER else max(rows, key=rows.get)
-        return pick, rows[pick]
 
-    if "mnist" in table:
-        b = best("mnist", "fid")
-        if b:
-            rest = ", ".join(f"{F.NAMES.get(k, k)} {v['fid']['mean']:.1f}" for k, v in table["mnist"].items()
-                             if k != b[0] and v["fid"]["n"])
-            out.append({"text": f"Lowest MNIST FID: {F.NAMES.get(b[0], b[0])} ({b[1]:.1f}); others: {rest}.",
-                        "ref": "table-quality-mnist"})
-    for ds in table:
-        if ds == "mnist":
-            continue
-        b = best(ds, "w1_exact")
-        if b:
-            out.append({"text": f"{ds}: closest to the data in exact W1: {F.NAMES.get(b[0], b[0])} ({b[1]:.3f}).",
-                        "ref": f"table-quality-{ds}"})
-        b = best(ds, "modes_covered")
-        if b:
-            hq = table[ds][b[0]]["high_quality"]["mean"]
-            out.append({"text": f"{ds}: most modes covered: {F.NAMES.get(b[0], b[0])} ({b[1]:.1f}, with "
-                                f"{100 * hq:.1f}% of its samples of high quality).", "ref": f"table-quality-{ds}"})
+def evidence(table: dict, cost: dict | None, trends: dict, tuning: dict) -> dict[str, Any]:
+    """What the claim rules read: final values (means over seeds) per dataset and method, quality
+    trends, per-step cost and the tuning's sensitivity numbers."""
+    final: dict[str, Any] = {}
     for ds, rows in table.items():
-        rough = {k: v["roughness_loss_g"]["mean"] for k, v in rows.items()
-                 if v["roughness_loss_g"]["n"] and math.isfinite(v["roughness_loss_g"]["mean"])}
-        if rough:
-            smooth = min(rough, key=rough.get)
-            noisy = max(rough, key=rough.get)
-            out.append({"text": f"{ds}: smoothest generator loss (std of step-to-step change / std of the loss): "
-                                f"{F.NAMES.get(smooth, smooth)} ({rough[smooth]:.2f}); roughest: "
-                                f"{F.NAMES.get(noisy, noisy)} ({rough[noisy]:.2f}).", "ref": f"fig-losses-{ds}"})
-        under = [k for k, v in rows.items() if v["grad_norm_real_mean"]["n"] and v["grad_norm_real_mean"]["mean"] < 0.1]
-        if under:
-            out.append({"text": f"{ds}: critic gradient norms below 0.1 on real data (an underfitting critic, "
-                                f"far from the 1-Lipschitz optimum): {', '.join(F.NAMES.get(k, k) for k in under)}.",
-                        "ref": f"table-lipschitz-{ds}"})
-        for k, v in rows.items():
-            lo, hi = v["lipschitz_lower"], v["lipschitz_upper"]
-            if lo["n"] and hi["n"]:
-                held = all(a <= b + 1e-9 for a, b in zip(lo["values"], hi["values"]))
-                cert = hi["mean"] <= 1.0 + 1e-3
-                out.append({"text": f"{ds}, {F.NAMES.get(k, k)}: lower ≤ upper bound held in every run: "
-                                    f"{'yes' if held else 'NO'}; certified upper bound {hi['mean']:.3g} "
-                                    f"({'≤ 1: certified 1-Lipschitz' if cert else '> 1: not certified 1-Lipschitz'}).",
-                            "ref": f"fig-bounds-{ds}"})
-    if cost:
-        for ds, rows in cost.get("datasets", {}).items():
-            gp, sn = rows.get("gp-wasserstein"), rows.get("sn-wasserstein")
-            if gp and sn:
-                r = gp["ms_critic_step"] / sn["ms_critic_step"]
-                verdict = "cheaper" if r > 1 else "not cheaper"
-                out.append({"text": f"{ds}: a GP critic step costs {gp['ms_critic_step']:.1f} ms vs SN "
-                                    f"{sn['ms_critic_step']:.1f} ms (GP/SN = {r:.2f}): SN is {verdict} than GP here.",
-                            "ref": "table-cost"})
-    p = theory.get("power", {})
-    if p:
-        out.append({"text": f"Power iteration: a persistent u keeps the σ error at {p['persistent_median']:.1e} with "
-                            f"1 iteration per step while W drifts; a fresh u with 1 iteration is off by "
-                            f"{p['fresh1_median']:.1e}.", "ref": "fig-theory-power"})
+        for label, row in rows.items():
+            cell = {k: v["mean"] for k, v in row.items() if isinstance(v, dict) and "mean" in v}
+            cell["lipschitz_upper_values"] = row["lipschitz_upper"]["values"]
+            cell["lipschitz_lower_values"] = row["lipschitz_lower"]["values"]
+            final.setdefault(ds, {})[label] = cell
+    return {"final": final, "trend": trends, "cost": (cost or {}).get("datasets", {}),
+            "tuning": C.tuning_evidence(tuning)}
+
+
+def quality_trends(curves: dict) -> dict[str, dict[str, float]]:
+    """Spearman correlation of FID (MNIST) / exact W1 (toys) with the step along training, mean over seeds."""
+    out: dict[str, dict[str, float]] = {}
+    for ds, by_label in curves.items():
+        key = "fid" if ds == "mnist" else "w1_exact"
+        for label, by_seed in by_label.items():
+            rhos = [C.spearman([p["step"] for p in c], [p[key] for p in c]) for c in by_seed.values()
+                    if len(c) >= 3 and all(p.get(key) is not None for p in c)]
+            rhos = [r for r in rhos if math.isfinite(r)]
+            out.setdefault(ds, {})[label] = sum(rhos) / len(rhos) if rhos else float("nan")
     return out
 
 
 def _img(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _theory(figdir: Path) -> dict:
+    """The computed theory figures; they do not depend on the runs, so they are made once."""
+    cache = figdir / "theory.json"
+    names = [figdir / f"theory_{k}.png" for k in ("js_w1", "vanishing", "power")]
+    if cache.exists() and all(p.exists() for p in names):
+        try:
+            return json.loads(cache.read_text())
+        except ValueError:
+            pass
+    theory = json_safe(F.plot_theory(figdir / "theory"))
+    atomic_write_bytes(cache, json.dumps(theory, default=float).encode())
+    return theory
 
 
 def build_report(study_dir: str | Path) -> Path:
@@ -109,178 +98,242 @@ def build_report(study_dir: str | Path) -> Path:
     runs = F.load_runs(study_dir)
     if not runs:
         raise UserError(f"{study_dir} holds no study runs (expected runs/DATASET/METHOD-LOSS/seedN/config.json)")
-    meta = json.loads((study_dir / "study.json").read_text()) if (study_dir / "study.json").exists() else {}
-    cost = json.loads((study_dir / "cost.json").read_text()) if (study_dir / "cost.json").exists() else None
+    meta = _read_json(study_dir / "study.json")
+    cost = _read_json(study_dir / "cost.json") or None
     figdir = study_dir / FIG
     figdir.mkdir(exist_ok=True)
     table = F.quality_table(runs)
+    curves = F.curves(runs)
     datasets = list(table)
     for ds in datasets:
+        F.plot_quality_curves(runs, ds, figdir / f"quality_{ds}.png")
+        F.plot_final_samples(runs, ds, figdir / f"final_samples_{ds}.png")
         F.plot_losses(runs, ds, figdir / f"losses_{ds}.png")
         F.plot_samples(runs, ds, figdir / f"samples_{ds}.png")
         F.plot_sigma(runs, ds, figdir / f"sigma_{ds}.png")
         F.plot_bounds(table, ds, figdir / f"bounds_{ds}.png")
-    theory = F.plot_theory(figdir / "theory")
-    facts = findings(table, cost, theory)
-    summary = {"study": meta, "quality": table, "cost": cost, "theory": theory, "findings": facts,
+    theory = _theory(figdir)
+    tuning = tuning_results()
+    ev = evidence(table, cost, quality_trends(curves), tuning)
+    verdicts = C.verdicts(ev)
+    planned = len(meta.get("runs", [])) or len(runs)
+    finished = sum(r.status in ("finished", "diverged") and (r.status == "diverged" or bool(r.metrics)) for r in runs)
+    summary = {"claims": verdicts, "progress": {"runs_planned": planned, "runs_done": finished},
+               "study": meta, "quality": table, "curves": curves, "cost": cost, "evidence": ev,
+               "tuning": {"budget_cpu_seconds": tuning.get("budget_cpu_seconds"), "best": tuning.get("best")},
+               "theory": theory,
                "runs": [{"dir": str(r.dir.relative_to(study_dir)), "dataset": r.dataset, "label": r.label,
-                         "seed": r.seed, "status": r.status, "steps": len(r.log)} for r in runs]}
+                         "seed": r.seed, "status": r.status, "steps": r.config.get("steps"),
+                         "steps_logged": len(r.log)} for r in runs]}
     text = json.dumps(json_safe(summary), indent=1, default=str, allow_nan=False)  # strict JSON: NaN -> null
     atomic_write_bytes(study_dir / "summary.json", text.encode())
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["dataset", "method", "metric", "mean", "ci95", "n"])
-    for ds, rows in table.items():
-        for label, row in rows.items():
-            for key, cell in row.items():
-                w.writerow([ds, label, key, cell["mean"], cell["ci95"], cell["n"]])
-    for ds, rows in (cost or {}).get("datasets", {}).items():
-        for label, row in rows.items():
-            for key, value in row.items():
-                w.writerow([ds, label, f"cost_{key}", value, "", cost.get("repeats", "")])
-    atomic_write_bytes(study_dir / "summary.csv", buf.getvalue().encode())
-    page = _html(study_dir, meta, runs, table, cost, facts, datasets)
+    atomic_write_bytes(study_dir / "summary.csv", _csv(table, cost).encode())
+    page = _html(study_dir, meta, runs, table, cost, verdicts, datasets, tuning, (finished, planned))
     atomic_write_bytes(study_dir / "report.html", page.encode())
-    _poster(study_dir, table, cost, facts, datasets)
+    _poster(study_dir, verdicts, datasets, (finished, planned))
     return study_dir / "report.html"
 
 
-def _table_html(table_id: str, header: list[str], rows: list[list[str]]) -> str:
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _csv(table: dict, cost: dict | None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["dataset", "method", "metric", "mean", "min", "max", "n", "values"])
+    for ds, rows in table.items():
+        for label, row in rows.items():
+            for key, cell in row.items():
+                w.writerow([ds, label, key, cell["mean"], cell.get("min", ""), cell.get("max", ""), cell["n"],
+                            " ".join(str(v) for v in cell.get("values", []))])
+    for ds, rows in (cost or {}).get("datasets", {}).items():
+        for label, row in rows.items():
+            for key, value in row.items():
+                w.writerow([ds, label, f"cost_{key}", value, "", "", cost.get("repeats", ""), ""])
+    return buf.getvalue()
+
+
+def _table_html(table_id: str, header: list[str], rows: list[list[str]], raw: bool = False) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _html(study_dir: Path, meta: dict, runs, table, cost, facts, datasets) -> str:
+def _figure(fig: Path, name: str, fig_id: str, caption: str) -> str:
+    if not (fig / name).exists():
+        return ""
+    return (f'<figure id="{fig_id}"><img src="{_img(fig / name)}" alt="{html.escape(fig_id)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _claims_html(verdicts: list[dict]) -> str:
+    rows = []
+    for v in verdicts:
+        color = VERDICT_COLORS[v["verdict"]]
+        rows.append([html.escape(v["claim"]), f'<b style="color:{color}">{html.escape(v["verdict"])}</b>',
+                     html.escape(v["evidence"]), f'<a href="#{v["ref"]}">figure</a>',
+                     f'<details><summary>rule</summary>{html.escape(v["rule"])}</details>'])
+    return _table_html("claims", ["claim of the seed study", "verdict", "measured evidence", "see", "how decided"],
+                       rows, raw=True)
+
+
+def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tuning, progress) -> str:
     fig = study_dir / FIG
-    parts = []
-    n_runs = len(runs)
-    statuses = {}
-    for r in runs:
-        statuses[r.status] = statuses.get(r.status, 0) + 1
-    status_txt = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
-    parts.append(f"<h1>Spectral normalization vs gradient penalty vs weight clipping</h1>"
-                 f"<p class=sub>study preset <b>{html.escape(str(meta.get('preset', '?')))}</b>, "
-                 f"{meta.get('seeds', '?')} seed(s) per method, datasets {', '.join(datasets)}; {n_runs} runs "
-                 f"({status_txt}). Every number below is computed from the runs in this directory.</p>")
-    parts.append("<h2 id=findings>Findings</h2><ol>" + "".join(
-        f'<li>{html.escape(f["text"])} <a href="#{f["ref"]}">[{f["ref"]}]</a></li>' for f in facts) + "</ol>")
-    parts.append("<h2>1. Training curves</h2>")
+    done, planned = progress
+    budget = meta.get("budget_cpu_seconds") or {}
+    budget_txt = (", equal CPU budget per run: " + ", ".join(f"{ds} {s:g} s" for ds, s in budget.items())
+                  if budget else "")
+    parts = [f"<h1>Spectral normalization vs gradient penalty vs weight clipping</h1>"
+             f"<p class=sub>study preset <b>{html.escape(str(meta.get('preset', '?')))}</b>, seeds per method "
+             f"{html.escape(json.dumps(meta.get('seeds', '?')))}{budget_txt}. <b>{done} of {planned} runs done</b>"
+             f"{' — this report is refreshed as the rest finish' if done < planned else ''}. Every number below is "
+             "computed from the runs in this directory.</p>"]
+    parts.append("<h2 id=claims-h>The seed study's claims, measured</h2>" + _claims_html(verdicts)
+                 + "<p class=note>Verdicts come from the stated rules (sngan/study/claims.py) applied to the numbers "
+                   "of this study and of the committed equal-effort tuning; nothing is written by hand.</p>")
+    parts.append("<h2 id=fig-quality>1. Quality against CPU seconds and generator steps</h2>")
     for ds in datasets:
-        parts.append(f'<figure id="fig-losses-{ds}"><img src="{_img(fig / f"losses_{ds}.png")}" alt="losses {ds}">'
-                     f"<figcaption>{ds}: generator loss, critic loss and the critic's W1 estimate.</figcaption>"
-                     "</figure>")
-    parts.append("<h2>2. Samples</h2>")
+        parts.append(_figure(fig, f"quality_{ds}.png", f"fig-quality-{ds}",
+                             f"{ds}: quality measured along training, against the CPU seconds of training (one core; "
+                             "every method had the same budget) and against generator steps."))
+    parts.append("<h2 id=fig-final-samples>2. Final samples</h2>")
     for ds in datasets:
-        if (fig / f"samples_{ds}.png").exists():
-            what = "sample grids from a fixed z" if ds == "mnist" else "samples over the critic's contour"
-            parts.append(f'<figure id="fig-samples-{ds}"><img src="{_img(fig / f"samples_{ds}.png")}" '
-                         f'alt="samples {ds}"><figcaption>{ds}: {what}, at the start, middle and end of '
-                         "training (seed 0).</figcaption></figure>")
-    parts.append("<h2>3. Quality (mean ± 95% interval over seeds)</h2>")
+        what = "64 samples from a fixed z (EMA generator)" if ds == "mnist" else "generated points over the critic"
+        parts.append(_figure(fig, f"final_samples_{ds}.png", f"fig-final-samples-{ds}",
+                             f"{ds}: {what} at the end of training, seed 0 of every method."))
+    parts.append("<h2>3. Final quality (every seed, then [min–max])</h2>")
     for ds in datasets:
-        keys = F.QUALITY["mnist" if ds == "mnist" else "toy"]
-        rows = [[F.NAMES.get(k, k)] + [_fmt(v.get(m)) for m in keys] + [str(int(v["diverged"]["mean"]))]
-                for k, v in table[ds].items()]
-        parts.append(f"<h3>{ds}</h3>" + _table_html(f"table-quality-{ds}", ["method"] + keys + ["diverged"], rows))
-    parts.append("<p class=note>MNIST metrics use the features of the MNIST classifier shipped with sngan "
-                 "(not Inception). Lower is better for FID, KID, W1 and class KL.</p>")
-    parts.append("<h2>4. Cost</h2>")
+        keys = TABLE_KEYS["mnist" if ds == "mnist" else "toy"]
+        rows = [[F.NAMES.get(k, k), _cell(v["steps"], 6)] + [_cell(v.get(m)) for m in keys]
+                + [str(int(v["diverged"]["mean"]))] for k, v in table[ds].items()]
+        parts.append(f"<h3>{ds}</h3>" + _table_html(f"table-quality-{ds}", ["method", "steps"] + keys + ["diverged"],
+                                                    rows))
+    parts.append("<p class=note>MNIST metrics use the features of the MNIST classifier shipped with sngan (not "
+                 "Inception), on 5000 samples; toys: 2500 samples (VEEGAN/PacGAN protocol). Lower is better for FID, "
+                 "KID, W1 and class KL.</p>")
+    parts.append("<h2 id=fig-losses>4. Training curves (the seed study's loss figures)</h2>")
+    for ds in datasets:
+        parts.append(_figure(fig, f"losses_{ds}.png", f"fig-losses-{ds}",
+                             f"{ds}: generator loss, critic loss and the critic's W1 estimate, one column per method, "
+                             "each panel on its own scale."))
+        parts.append(_figure(fig, f"samples_{ds}.png", f"fig-samples-{ds}",
+                             f"{ds}: samples at the start, middle and end of training (seed 0)."))
+    parts.append("<h2 id=table-cost>5. Cost</h2>")
     if cost:
         for ds, rows in cost["datasets"].items():
             body = [[F.NAMES.get(k, k), f"{v['ms_critic_step']:.2f}", f"{v['ms_generator_step']:.2f}",
-                     f"{v['ms_iteration']:.1f}", f"{v['critic_step_ratio_to_sn']:.2f}"] for k, v in rows.items()]
+                     str(v.get("n_critic", "")), f"{v['ms_iteration']:.1f}", f"{v['critic_step_ratio_to_sn']:.2f}",
+                     _cell(table.get(ds, {}).get(k, {}).get("steps"), 6)] for k, v in rows.items()]
             parts.append(f"<h3>{ds}</h3>" + _table_html(
-                "table-cost" if ds == list(cost["datasets"])[0] else f"table-cost-{ds}",
-                ["method", "ms / critic step", "ms / generator step", "ms / iteration", "critic step vs SN"], body))
+                f"table-cost-{ds}", ["method", "ms / critic step", "ms / generator step", "n_critic", "ms / iteration",
+                                     "critic step vs SN", "steps in the budget"], body))
         parts.append(f"<p class=note>Medians of {cost['repeats']} interleaved repeats in one process, "
-                     f"{cost['threads']} thread(s), same batch and architecture for every method.</p>")
+                     f"{cost['threads']} thread(s), each method with its tuned settings; the steps each run trained "
+                     "are its CPU budget divided by its cost per iteration.</p>")
     else:
         parts.append("<p>No cost measurement in this study directory.</p>")
-    parts.append("<h2>5. Lipschitz constants</h2>")
+    parts.append("<h2 id=fig-bounds>6. Lipschitz constants</h2>")
     for ds in datasets:
-        rows = [[F.NAMES.get(k, k)] + [_fmt(v.get(m)) for m in F.LIPSCHITZ] for k, v in table[ds].items()]
+        rows = [[F.NAMES.get(k, k)] + [_cell(v.get(m)) for m in F.LIPSCHITZ] for k, v in table[ds].items()]
         parts.append(f"<h3>{ds}</h3>" + _table_html(f"table-lipschitz-{ds}", ["method"] + F.LIPSCHITZ, rows))
-        parts.append(f'<figure id="fig-bounds-{ds}"><img src="{_img(fig / f"bounds_{ds}.png")}" alt="bounds {ds}">'
-                     "</figure>")
-        parts.append(f'<figure id="fig-sigma-{ds}"><img src="{_img(fig / f"sigma_{ds}.png")}" alt="sigma {ds}">'
-                     f"<figcaption>{ds}: σ of each critic layer's effective weight over training — true operator "
-                     "norm (solid) vs σ of the reshaped kernel (dashed). For convolutions they differ.</figcaption>"
-                     "</figure>")
-    parts.append("<h2>6. Theory, computed</h2>")
+        parts.append(_figure(fig, f"bounds_{ds}.png", f"fig-bounds-{ds}",
+                             f"{ds}: empirical lower bound ≤ Lip(D) ≤ certified upper bound (product of exact layer "
+                             "operator norms) of each final critic."))
+        parts.append(_figure(fig, f"sigma_{ds}.png", f"fig-sigma-{ds}",
+                             f"{ds}: σ of each critic layer's effective weight over training — true operator norm "
+                             "(solid) vs σ of the reshaped kernel (dashed). For convolutions they differ."))
+    parts.append("<h2 id=table-tuning>7. Equal-effort tuning</h2>" + _tuning_html(tuning))
+    parts.append("<h2>8. Theory, computed</h2>")
     for key, cap in (("js_w1", "JS divergence vs W1 between P = (0, U[0,1]) and Q_θ = (θ, U[0,1]) "
                                 "(Arjovsky et al. 2017, Example 1)."),
                      ("vanishing", "Optimal BCE discriminator vs 1-Lipschitz critic in 1-D: the saturating "
                                    "generator gradient vanishes where the fakes are."),
                      ("power", "Power-iteration σ error: fresh vs persistent u.")):
-        parts.append(f'<figure id="fig-theory-{key}"><img src="{_img(fig / f"theory_{key}.png")}" '
-                     f'alt="theory {key}"><figcaption>{cap}</figcaption></figure>')
+        parts.append(_figure(fig, f"theory_{key}.png", f"fig-theory-{key}", cap))
     parts.append('<p class=note>Also in this directory: <a href="summary.json">summary.json</a>, '
                  '<a href="summary.csv">summary.csv</a>, <a href="poster.pdf">poster.pdf</a>.</p>')
-    style = ("body{font-family:system-ui,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222}"
+    style = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
              "h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}"
              "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;"
-             "padding:.25em .5em;text-align:right}td:first-child,th:first-child{text-align:left}"
-             "th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption{font-size:.85em;color:#555}"
-             ".sub,.note{color:#555;font-size:.9em}")
+             "padding:.25em .5em;text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}"
+             "#claims td{text-align:left}th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}"
+             "figcaption{font-size:.85em;color:#555}.sub,.note{color:#555;font-size:.9em}details{font-size:.85em}")
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>sngan study report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def _poster(study_dir: Path, table, cost, facts, datasets) -> None:
-    """One page: the motivation, the main result, the key figures and table of this study."""
+def _tuning_html(tuning: dict) -> str:
+    if not tuning.get("best"):
+        return "<p>No tuning results shipped with this package (benchmarks/tune.py writes them).</p>"
+    sens = C.tuning_evidence(tuning)
+    rows = []
+    for ds, best in tuning["best"].items():
+        for label, b in best.items():
+            cfg = ", ".join(f"{k} {v:g}" for k, v in b["config"].items() if k != "lr_g")
+            s = sens.get(ds, {}).get(label, {})
+            rows.append([ds, F.NAMES.get(label, label), cfg, str(b.get("steps", "")),
+                         _num(C.quality_loss(ds, b["final"])), _num(s.get("default_regret", float("nan"))),
+                         _num(s.get("spread", float("nan")))])
+    budget = tuning.get("budget_cpu_seconds", {})
+    return (_table_html("table-tuning-best", ["dataset", "method", "tuned setting (lr = both nets)", "steps",
+                                              "FID / W1 at the best", "default point / best", "median point / best"],
+                        rows)
+            + "<p class=note>Every method got the same coordinate search (learning rate, n_critic, Adam β1, then one "
+              "knob of its own: clipping c, GP λ, SN power iterations), 6 points, each trained for the same CPU "
+              f"budget ({', '.join(f'{k} {v:g} s' for k, v in budget.items())}); every point is in "
+              "benchmarks/results/tune.md.</p>")
+
+
+def _poster(study_dir: Path, verdicts: list[dict], datasets: list[str], progress: tuple[int, int]) -> None:
+    """One A4 page: the question, the claims table, every method's final samples, quality over CPU time."""
     plt = F._plt()
     from PIL import Image
 
-    fig = plt.figure(figsize=(11.7, 16.5))  # A3 portrait
-    fig.text(0.5, 0.975, "Spectral Normalization for GANs", ha="center", fontsize=26, weight="bold")
-    fig.text(0.5, 0.955, "clipping vs gradient penalty vs spectral normalization — measured by sngan",
-             ha="center", fontsize=12, color="#444")
-    boxes = [
-        ("1. GANs are unstable", "With disjoint supports the optimal BCE discriminator saturates:\n"
-                                 "JS = log 2 whatever the distance, and the generator's gradient vanishes."),
-        ("2. Switch to W1", "Kantorovich–Rubinstein: W1(P,Q) = sup over ‖f‖_Lip ≤ 1\nof E_P[f] − E_Q[f]; "
-                            "W1 shrinks smoothly as the distributions meet."),
-        ("3. Need a 1-Lipschitz critic", "Clipping underfits, a gradient penalty only acts on samples;\n"
-                                         "spectral normalization bounds every layer."),
-    ]
-    for i, (title, body) in enumerate(boxes):
-        x = 0.04 + i * 0.32
-        fig.patches.append(plt.Rectangle((x, 0.86), 0.29, 0.08, transform=fig.transFigure, fc="#eef4f8",
-                                         ec="#2e86ab"))
-        fig.text(x + 0.01, 0.925, title, fontsize=12, weight="bold")
-        fig.text(x + 0.01, 0.915, _wrap(" ".join(body.split()), 52).replace("\n  ", "\n"), fontsize=8.5, va="top")
-    fig.patches.append(plt.Rectangle((0.04, 0.765), 0.92, 0.08, transform=fig.transFigure, fc="#f4f9f1", ec="#29a36a"))
-    fig.text(0.05, 0.83, "Main result", fontsize=13, weight="bold")
-    fig.text(0.05, 0.775, r"$\|f\|_{Lip} \leq \prod_l \|W_l\|_2$ for 1-Lipschitz activations;   "
-                          r"SN: $W \leftarrow W/\sigma(W)$,  $\sigma \approx u^T W v$ by power iteration "
-                          r"($u \leftarrow Wv/\|Wv\|,\ v \leftarrow W^T u/\|W^T u\|$), u kept between steps."
-                          "\nCaveat: for a convolution σ of the reshaped kernel is not the operator norm — sngan "
-                          "computes both.", fontsize=10)
+    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+    fig.text(0.5, 0.972, "Spectral Normalization for GANs", ha="center", fontsize=20, weight="bold")
+    fig.text(0.5, 0.952, "weight clipping vs gradient penalty vs spectral normalization — the seed study's claims, "
+                         "measured by sngan", ha="center", fontsize=9, color="#444")
+    fig.text(0.05, 0.925, r"A WGAN critic needs $\|f\|_{Lip}\leq 1$;  $\|f\|_{Lip} \leq \prod_l \|W_l\|_2$;  "
+                          r"SN: $W \leftarrow W/\sigma(W)$ with $\sigma \approx u^T W v$ (power iteration, u kept).",
+             fontsize=9)
+    y = 0.895
+    fig.text(0.05, y, "Claims" + ("" if progress[0] >= progress[1] else f"  ({progress[0]} of {progress[1]} runs done)"),
+             fontsize=12, weight="bold")
+    y -= 0.022
+    for v in verdicts:
+        fig.text(0.05, y, v["claim"], fontsize=8.5, weight="bold", va="top")
+        fig.text(0.53, y, v["verdict"].upper(), fontsize=8.5, weight="bold", va="top", color=VERDICT_COLORS[v["verdict"]])
+        lines = _wrap(v["evidence"], 120).split("\n")[:3]
+        fig.text(0.05, y - 0.014, "\n".join(lines), fontsize=6.5, va="top", color="#333")
+        y -= 0.022 + 0.0105 * len(lines)
     figdir = study_dir / FIG
-    panels = [(f"losses_{datasets[0]}.png", (0.03, 0.57, 0.94, 0.18))]
-    if (figdir / "samples_mnist.png").exists():
-        panels.append(("samples_mnist.png", (0.03, 0.30, 0.45, 0.26)))
-    other = next((d for d in datasets if d != "mnist"), None)
-    if other and (figdir / f"samples_{other}.png").exists():
-        panels.append((f"samples_{other}.png", (0.52, 0.30, 0.45, 0.26)))
-    panels.append(("theory_js_w1.png", (0.03, 0.13, 0.30, 0.16)))
-    panels.append((f"bounds_{datasets[0]}.png", (0.35, 0.13, 0.30, 0.16)))
-    panels.append(("theory_power.png", (0.67, 0.13, 0.30, 0.16)))
-    for name, rect in panels:
-        if (figdir / name).exists():
-            ax = fig.add_axes(rect)
-            ax.imshow(Image.open(figdir / name))
-            ax.axis("off")
-    lines = [f"• {f['text']}" for f in facts[:7]]
-    fig.text(0.04, 0.115, "Findings of this run", fontsize=12, weight="bold", va="top")
-    fig.text(0.04, 0.09, "\n".join(_wrap(line, 150) for line in lines), fontsize=7.5, va="top")
+    top = y - 0.01
+    slots = []
+    for ds in datasets:
+        if (figdir / f"final_samples_{ds}.png").exists():
+            slots.append((f"final_samples_{ds}.png", f"{ds}: final samples of every method"))
+    if datasets and (figdir / f"quality_{datasets[0]}.png").exists():
+        slots.append((f"quality_{datasets[0]}.png", ""))
+    height = (top - 0.03) / max(1, len(slots))
+    for i, (name, title) in enumerate(slots):
+        img = Image.open(figdir / name)
+        ax = fig.add_axes((0.03, top - (i + 1) * height, 0.94, height - 0.012))
+        ax.imshow(img)
+        ax.axis("off")
+        if title:
+            ax.set_title(title, fontsize=9, loc="left")
+    fig.text(0.5, 0.01, "Every number is computed from the study's runs (summary.json); rules in sngan/study/claims.py.",
+             ha="center", fontsize=6.5, color="#666")
     fig.savefig(study_dir / "poster.pdf")
-    fig.savefig(study_dir / "poster.png", dpi=60)
+    fig.savefig(study_dir / "poster.png", dpi=90)
     plt.close(fig)
 
 
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
-    return "\n  ".join(textwrap.wrap(text, width))
+    return "\n".join(textwrap.wrap(text, width))

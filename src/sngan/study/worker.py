@@ -1,4 +1,6 @@
-"""One study run in its own process: train (or resume) then evaluate. Used by the study runner."""
+"""One study run in its own process: train (or resume) with quality measured along training, then
+evaluate the end. Used by the study runner and benchmarks/tune.py:
+``python -m sngan.study.worker RUN_DIR '{"config": {...}, "eval_samples": N}'``."""
 
 from __future__ import annotations
 
@@ -8,33 +10,35 @@ import sys
 from pathlib import Path
 
 from sngan.errors import TrainingDiverged, UserError
-from sngan.study.runner import RunSpec, run_state
+from sngan.study.runner import along_metrics, run_state
 from sngan.train import Trainer
 from sngan.train.checkpoint import list_checkpoints
+from sngan.train.config import TrainConfig, from_dict
 
 
-def run_one(run_dir: Path, spec: RunSpec) -> None:
+def run_one(run_dir: Path, cfg: TrainConfig, eval_samples: int | None = None) -> None:
+    from sngan.metrics import training_evaluator
     from sngan.metrics.run import evaluate_run
 
-    cfg = spec.config()
     state = run_state(run_dir)
     if state == "partial" and not list_checkpoints(run_dir):
         shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to keep
         state = "new"
     if state in ("new", "partial"):
+        hook = training_evaluator(cfg, along_metrics(cfg.dataset)) if cfg.eval_every else None
         try:
-            Trainer(cfg, run_dir, resume=(state == "partial"), progress=False).fit()
+            Trainer(cfg, run_dir, resume=(state == "partial"), progress=False, evaluate=hook).fit()
         except TrainingDiverged as e:
             print(f"run diverged: {e}", file=sys.stderr)
             return
     if run_state(run_dir) == "trained":
-        evaluate_run(run_dir, n_samples=spec.eval_samples)
+        evaluate_run(run_dir, n_samples=eval_samples)
 
 
 def main() -> int:
-    run_dir, spec = Path(sys.argv[1]), RunSpec(**json.loads(sys.argv[2]))
+    run_dir, payload = Path(sys.argv[1]), json.loads(sys.argv[2])
     try:
-        run_one(run_dir, spec)
+        run_one(run_dir, from_dict(payload["config"]), payload.get("eval_samples"))
     except UserError as e:
         print(f"sngan: error: {e}", file=sys.stderr)
         return 2

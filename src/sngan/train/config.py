@@ -160,7 +160,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "folder": dict(batch_size=64, steps=50000),
 }
 
-PRESETS = ("paper", "same-budget", "sn-ndis5", "sn-fast", "quick", "tiny")
+PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tiny")
 
 # sn-fast: SN-GAN tuned for time to quality on a CPU (benchmarks/bench_quality.py): hinge loss, n_dis 1,
 # a high constant learning rate that SN tolerates, a generator EMA (with BatchNorm re-estimated for the
@@ -181,13 +181,53 @@ QUICK: dict[str, dict[str, Any]] = {
     "toy": dict(hidden=128, batch_size=256, steps=1500, lr_d=1e-3, lr_g=1e-3, diag_every=100, sample_every=500,
                 ckpt_every=500),
 }
+# tuned: each method of the study (clip, gp, sn with the W loss, sn with the hinge loss) with its best
+# point of one equal-effort grid, every point trained for the quick study's CPU budget
+# (benchmarks/tune.py; results: benchmarks/results/tune.md, src/sngan/study/tuning.json). The base is
+# the same for every method; the grid and the chosen points are in TUNING_GRID and TUNED.
+TUNED_BASE: dict[str, dict[str, Any]] = {
+    "mnist": dict(width=0.25, batch_size=32, optimizer="adam", beta2=0.9, ema=0.999, steps=2000, diag_every=100,
+                  sample_every=500, ckpt_every=500),
+    "toy": dict(hidden=128, batch_size=64, optimizer="adam", beta2=0.9, steps=3000, diag_every=100,
+                sample_every=1000, ckpt_every=1000),
+}
+# The grid every method gets (shared: learning rate of both nets, n_critic, Adam beta1), and one knob of
+# the method's own with the same number of values (clipping: c; GP: lambda; SN: power iterations per step).
+TUNING_GRID: dict[str, Any] = {
+    "shared": {"lr": (5e-4, 2e-3), "n_critic": (1, 5), "beta1": (0.0, 0.5)},
+    "knob": {"clip": ("clip_value", (0.03, 0.1)), "gp": ("gp_weight", (1.0, 3.0)),
+             "sn": ("n_power_iterations", (2, 5))},
+}
+# The best point of each row (filled in from the tuning results; see tuning.json for every point).
+TUNED: dict[str, dict[str, dict[str, Any]]] = {
+    "mnist": {
+        "clip-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=5, beta1=0.5, clip_value=0.01),
+        "gp-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, gp_weight=10.0),
+        "sn-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, n_power_iterations=1),
+        "sn-hinge": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, n_power_iterations=1),
+    },
+    "toy": {
+        "clip-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=5, beta1=0.5, clip_value=0.01),
+        "gp-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, gp_weight=10.0),
+        "sn-wasserstein": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, n_power_iterations=1),
+        "sn-hinge": dict(lr_d=5e-4, lr_g=5e-4, n_critic=1, beta1=0.5, n_power_iterations=1),
+    },
+}
+
+
+def row_label(method: str, loss: str) -> str:
+    """The study's name for a method and loss: clip-wasserstein, gp-wasserstein, sn-wasserstein, sn-hinge."""
+    return "sn-hinge" if (method, loss) == ("sn", "hinge") else f"{method}-{loss}"
+
+
 # tiny: a few steps, for tests and smoke runs.
 TINY: dict[str, Any] = dict(steps=4, batch_size=16, width=0.125, hidden=16, diag_every=2, sample_every=2,
                             ckpt_every=2, eval_samples=64)
 
 
-def preset_values(preset: str, method: str, dataset: str) -> dict[str, Any]:
-    """The field values of a preset for a method and dataset (before user overrides)."""
+def preset_values(preset: str, method: str, dataset: str, loss: str | None = None) -> dict[str, Any]:
+    """The field values of a preset for a method and dataset (before user overrides). ``loss`` picks
+    the tuned row (``tuned`` tunes sn with the W loss and with the hinge loss separately)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if method not in METHODS:
@@ -204,6 +244,13 @@ def preset_values(preset: str, method: str, dataset: str) -> dict[str, Any]:
         values.update(SN_FAST["toy" if dataset in TOY else "mnist"])
     elif preset == "paper":
         values.update(PAPER_PRESETS[method])
+    elif preset == "tuned":
+        group = "toy" if dataset in TOY else "mnist"
+        label = row_label(method, loss or "wasserstein")
+        if label not in TUNED[group] or dataset in ("cifar10", "folder"):
+            raise ConfigError(f"preset tuned has settings for {', '.join(TUNED[group])} on mnist and the toy "
+                              f"datasets, not {label} on {dataset}")
+        values.update(TUNED_BASE[group], loss=loss or "wasserstein", **TUNED[group][label])
     else:  # same-budget, quick and tiny compare methods on equal terms
         values.update(SAME_BUDGET)
         values["method"] = method
@@ -256,7 +303,7 @@ def parse_value(key: str, text: str) -> Any:
 def resolve(method: str, dataset: str, preset: str = "paper", overrides: dict[str, Any] | None = None,
             **explicit: Any) -> TrainConfig:
     """Preset values, then explicit keyword values, then ``overrides`` (``--set``); validated."""
-    values = preset_values(preset, method, dataset)
+    values = preset_values(preset, method, dataset, explicit.get("loss"))
     values.update({k: v for k, v in explicit.items() if v is not None})
     for key, value in (overrides or {}).items():
         if key not in _FIELDS:
@@ -303,4 +350,4 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 __all__ = ["TrainConfig", "PRESETS", "METHODS", "native_bf16", "resolve", "from_dict", "parse_overrides", "parse_value",
-           "preset_values"]
+           "preset_values", "row_label"]

@@ -1,0 +1,252 @@
+"""The seed study's claims, each with a verdict computed from the numbers by a stated rule.
+
+Every rule reads only the ``evidence`` dict that ``gather`` builds from a study's summary (and the
+committed tuning results), so the verdicts can be tested on summaries with known outcomes. A verdict
+is "supported", "not supported", "mixed" (the rule's parts disagree, or it holds on some datasets and
+not on others) or "no data". Nothing here is written by hand per study.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+SUPPORTED, NOT_SUPPORTED, MIXED, NO_DATA = "supported", "not supported", "mixed", "no data"
+ROWS = ("clip-wasserstein", "gp-wasserstein", "sn-wasserstein", "sn-hinge")
+SN_ROWS = ("sn-wasserstein", "sn-hinge")
+SHORT = {"clip-wasserstein": "clip", "gp-wasserstein": "GP", "sn-wasserstein": "SN", "sn-hinge": "SN-hinge"}
+
+# Thresholds of the rules (stated in each rule's text).
+UNDERFIT_GRAD = 0.5        # mean ‖∇D‖ on real data below this: the critic uses under half its Lipschitz budget
+CHEAPER = 1.05             # GP / SN cost per critic step at least this: SN is cheaper
+CERTIFIED = 1.01           # certified upper bound at most this: 1-Lipschitz (power-iteration tolerance)
+NO_TUNING_REGRET = 1.25    # SN at the papers' default point within this factor of its tuned best
+MONOTONE = -0.6            # Spearman correlation of quality-loss (FID or W1) with steps at most this
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def quality_loss(dataset: str, cell: dict[str, Any]) -> float | None:
+    """Lower is better: FID on MNIST, exact W1 on toys (the mean over seeds)."""
+    key = "fid" if dataset == "mnist" else "w1_exact"
+    value = cell.get(key)
+    return value if _finite(value) else None
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); nan for fewer than 3 points."""
+    if len(x) < 3:
+        return float("nan")
+
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(range(len(v)), key=lambda i: v[i])
+        r = [0.0] * len(v)
+        i = 0
+        while i < len(v):
+            j = i
+            while j + 1 < len(v) and v[order[j + 1]] == v[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2
+            i = j + 1
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if _finite(x) else "–"
+
+
+# -- the rules ----------------------------------------------------------------------------------
+
+def clip_underfits(ev: dict) -> dict:
+    """Per dataset: clipping has the worst final quality of the four methods AND its critic's mean
+    ‖∇D‖ on real data is below 0.5. Supported if both hold on every dataset, not supported if neither
+    holds on any dataset, mixed otherwise."""
+    verdicts, parts = [], []
+    for ds, rows in ev["final"].items():
+        q = {k: quality_loss(ds, v) for k, v in rows.items()}
+        q = {k: v for k, v in q.items() if v is not None}
+        grad = rows.get("clip-wasserstein", {}).get("grad_norm_real_mean")
+        if "clip-wasserstein" not in q or len(q) < 2 or not _finite(grad):
+            verdicts.append(None)
+            continue
+        worst = max(q, key=q.get) == "clip-wasserstein"
+        weak = grad < UNDERFIT_GRAD
+        verdicts.append(True if worst and weak else False if not (worst or weak) else "half")
+        name = "FID" if ds == "mnist" else "W1"
+        parts.append(f"{ds}: clip {name} {_fmt(q['clip-wasserstein'])} ({'worst' if worst else 'not worst'}; "
+                     f"best {_fmt(min(q.values()))}), clip ‖∇D‖ on real {_fmt(grad, 2)}")
+    return _result(verdicts, parts)
+
+
+def gp_overcorrects(ev: dict) -> dict:
+    """Per dataset: GP's generator loss is the roughest of the four methods (std of its step-to-step
+    change over its own std) AND its critic's ‖∇D‖ on generated data varies the most over training
+    (coefficient of variation across the logged diagnostics). Supported if both hold on every dataset,
+    not supported if neither holds on any, mixed otherwise."""
+    verdicts, parts = [], []
+    for ds, rows in ev["final"].items():
+        rough = {k: v.get("roughness_loss_g") for k, v in rows.items() if _finite(v.get("roughness_loss_g"))}
+        cv = {k: v.get("grad_cv_fake") for k, v in rows.items() if _finite(v.get("grad_cv_fake"))}
+        if "gp-wasserstein" not in rough or "gp-wasserstein" not in cv or len(rough) < 2:
+            verdicts.append(None)
+            continue
+        a = max(rough, key=rough.get) == "gp-wasserstein"
+        b = max(cv, key=cv.get) == "gp-wasserstein"
+        verdicts.append(True if a and b else False if not (a or b) else "half")
+        parts.append(f"{ds}: loss roughness GP {_fmt(rough['gp-wasserstein'], 2)} vs max other "
+                     f"{_fmt(max(v for k, v in rough.items() if k != 'gp-wasserstein'), 2)}; ‖∇D‖ variation GP "
+                     f"{_fmt(cv['gp-wasserstein'], 2)} vs max other "
+                     f"{_fmt(max((v for k, v in cv.items() if k != 'gp-wasserstein'), default=float('nan')), 2)}")
+    return _result(verdicts, parts)
+
+
+def sn_stable(ev: dict) -> dict:
+    """Per dataset, for the SN rows: no SN run diverged, the smoother SN row's generator loss is
+    smoother than every non-SN method's, AND SN's quality improves along training (Spearman
+    correlation of FID/W1 with the step ≤ −0.6 for every SN row, mean over seeds). Supported if all
+    hold on every dataset; not supported if an SN run diverged or none of the parts holds; mixed
+    otherwise."""
+    verdicts, parts = [], []
+    for ds, rows in ev["final"].items():
+        sn = [k for k in SN_ROWS if k in rows]
+        if not sn:
+            verdicts.append(None)
+            continue
+        diverged = sum(rows[k].get("diverged", 0) for k in sn)
+        rough = {k: v.get("roughness_loss_g") for k, v in rows.items() if _finite(v.get("roughness_loss_g"))}
+        sn_best = min((rough[k] for k in sn if k in rough), default=float("nan"))
+        others = [v for k, v in rough.items() if k not in SN_ROWS]
+        smooth = _finite(sn_best) and bool(others) and sn_best < min(others)
+        trend = [ev.get("trend", {}).get(ds, {}).get(k) for k in sn]
+        improving = all(_finite(t) and t <= MONOTONE for t in trend)
+        if diverged:
+            verdicts.append(False)
+        else:
+            verdicts.append(True if smooth and improving else False if not (smooth or improving) else "half")
+        parts.append(f"{ds}: SN diverged runs {int(diverged)}; smoothest SN loss roughness {_fmt(sn_best, 2)} vs "
+                     f"smoothest other {_fmt(min(others) if others else float('nan'), 2)}; quality trend ρ "
+                     + "/".join(_fmt(t, 2) for t in trend))
+    return _result(verdicts, parts)
+
+
+def sn_cheaper(ev: dict) -> dict:
+    """Per dataset: a GP critic step costs at least 1.05x an SN (W loss) critic step (medians of
+    interleaved repeats in one process). Supported if so on every dataset, not supported if GP is
+    not costlier on any, mixed otherwise."""
+    verdicts, parts = [], []
+    for ds, rows in ev.get("cost", {}).items():
+        gp, sn, clip = (rows.get(k, {}).get("ms_critic_step") for k in ("gp-wasserstein", "sn-wasserstein",
+                                                                         "clip-wasserstein"))
+        if not (_finite(gp) and _finite(sn)):
+            verdicts.append(None)
+            continue
+        ratio = gp / sn
+        verdicts.append(True if ratio >= CHEAPER else False if ratio <= 1.0 else "half")
+        parts.append(f"{ds}: critic step GP {_fmt(gp)} ms, SN {_fmt(sn)} ms (GP/SN {ratio:.2f})"
+                     + (f", clip {_fmt(clip)} ms" if _finite(clip) else ""))
+    return _result(verdicts, parts)
+
+
+def sn_lipschitz(ev: dict) -> dict:
+    """Per dataset: every final SN critic's certified upper bound (product of each layer's exact
+    operator norm) is at most 1.01. Supported if so on every dataset, not supported on none, mixed
+    otherwise (e.g. an MLP critic certified, a conv critic whose reshaped-kernel σ underestimates
+    the convolution's norm not)."""
+    verdicts, parts = [], []
+    for ds, rows in ev["final"].items():
+        uppers = [u for k in SN_ROWS for u in rows.get(k, {}).get("lipschitz_upper_values", []) if _finite(u)]
+        lowers = [u for k in SN_ROWS for u in rows.get(k, {}).get("lipschitz_lower_values", []) if _finite(u)]
+        if not uppers:
+            verdicts.append(None)
+            continue
+        verdicts.append(max(uppers) <= CERTIFIED)
+        parts.append(f"{ds}: SN certified upper bound {_fmt(min(uppers))}–{_fmt(max(uppers))}, empirical lower "
+                     f"bound {_fmt(min(lowers, default=float('nan')))}–{_fmt(max(lowers, default=float('nan')))}")
+    return _result(verdicts, parts)
+
+
+def sn_no_tuning(ev: dict) -> dict:
+    """From the equal-effort tuning (same search, same CPU budget per point), per dataset: each SN
+    row's result at the papers' default point of the search (its first-stage point with the lower
+    learning rate, n_critic 1, beta1 0.5, one power iteration) is within 1.25x of its tuned best in
+    FID/W1, AND SN's spread over the search (median / best) is smaller than both clipping's and GP's.
+    Supported if both hold on every dataset, not supported if neither holds on any, mixed otherwise."""
+    verdicts, parts = [], []
+    for ds, rows in ev.get("tuning", {}).items():
+        spread = {k: v["spread"] for k, v in rows.items() if _finite(v.get("spread"))}
+        regret = [rows[k]["default_regret"] for k in SN_ROWS if _finite(rows.get(k, {}).get("default_regret"))]
+        if not regret or not all(k in spread for k in ("clip-wasserstein", "gp-wasserstein")):
+            verdicts.append(None)
+            continue
+        a = max(regret) <= NO_TUNING_REGRET
+        b = all(spread[k] < min(spread["clip-wasserstein"], spread["gp-wasserstein"]) for k in SN_ROWS if k in spread)
+        verdicts.append(True if a and b else False if not (a or b) else "half")
+        parts.append(f"{ds}: SN default/tuned {'/'.join(_fmt(r, 3) for r in regret)}; spread over the search "
+                     + ", ".join(f"{SHORT[k]} {_fmt(v, 3)}" for k, v in spread.items()))
+    return _result(verdicts, parts)
+
+
+def _result(per_dataset: list, parts: list[str]) -> dict:
+    """Combine per-dataset outcomes: True (the rule holds), False (none of its parts holds), "half"
+    (some parts hold) or None (no data)."""
+    known = [v for v in per_dataset if v is not None]
+    if not known:
+        verdict = NO_DATA
+    elif all(v is True for v in known):
+        verdict = SUPPORTED
+    elif all(v is False for v in known):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = MIXED
+    return {"verdict": verdict, "evidence": "; ".join(parts) if parts else "no runs with the numbers this rule needs"}
+
+
+CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
+    ("clip_underfits", "Weight clipping underfits", clip_underfits, "fig-quality"),
+    ("gp_overcorrects", "GP over-corrects with highly variable gradients", gp_overcorrects, "fig-losses"),
+    ("sn_stable", "SN reduces the loss gradually and stably", sn_stable, "fig-losses"),
+    ("sn_cheaper", "SN is computationally cheaper (than GP)", sn_cheaper, "table-cost"),
+    ("sn_lipschitz", "SN directly enforces global Lipschitz-1", sn_lipschitz, "fig-bounds"),
+    ("sn_no_tuning", "SN needs no hyperparameter tuning", sn_no_tuning, "table-tuning"),
+)
+
+
+def verdicts(evidence: dict) -> list[dict[str, str]]:
+    """One row per claim: id, claim, verdict, evidence (one line of numbers), rule, ref (figure id)."""
+    out = []
+    for cid, text, rule, ref in CLAIMS:
+        r = rule(evidence)
+        out.append({"id": cid, "claim": text, "verdict": r["verdict"], "evidence": r["evidence"],
+                    "rule": " ".join(rule.__doc__.split()), "ref": ref})
+    return out
+
+
+def tuning_evidence(tuning: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """Per dataset and row, from tuning.json: ``spread`` (median over the searched points of FID/W1,
+    divided by the best) and ``default_regret`` (the default point's FID/W1 over the best's)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for ds, rows in tuning.get("points", {}).items():
+        for label, pts in rows.items():
+            losses = [(quality_loss(ds, p["final"]), p) for p in pts]
+            losses = [(q, p) for q, p in losses if q is not None and q > 0]
+            if not losses:
+                continue
+            best = min(q for q, _ in losses)
+            default = [q for q, p in losses if p["stage"] == 1 and p["point"]["lr"] == min(
+                pp["point"]["lr"] for pp in pts if pp["stage"] == 1)]
+            out.setdefault(ds, {})[label] = {
+                "spread": statistics.median(q for q, _ in losses) / best,
+                "default_regret": default[0] / best if default else float("nan"),
+                "best": best, "points": len(losses)}
+    return out

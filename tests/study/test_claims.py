@@ -1,0 +1,157 @@
+"""The claim rules on summaries with known outcomes: every verdict of every claim."""
+
+import math
+
+import pytest
+from scipy.stats import spearmanr
+
+from sngan.study import claims as C
+
+ROWS = C.ROWS
+
+
+def final(mnist_fid=None, ring_w1=None, **per_row):
+    """Evidence['final'] with FID / W1 per row and any other per-row value (dict row -> value)."""
+    out = {}
+    for ds, q, key in (("mnist", mnist_fid, "fid"), ("ring8", ring_w1, "w1_exact")):
+        if q is None:
+            continue
+        out[ds] = {row: {key: q[row]} for row in q}
+        for name, values in per_row.items():
+            for row, v in values.get(ds, {}).items():
+                out[ds][row][name] = v
+    return out
+
+
+GOOD = {"clip-wasserstein": 300.0, "gp-wasserstein": 60.0, "sn-wasserstein": 50.0, "sn-hinge": 40.0}
+GOOD_W1 = {"clip-wasserstein": 0.9, "gp-wasserstein": 0.2, "sn-wasserstein": 0.1, "sn-hinge": 0.15}
+
+
+def verdict(rule, ev):
+    return rule(ev)["verdict"]
+
+
+def test_clip_underfits_every_outcome():
+    weak = {"mnist": {"clip-wasserstein": 0.1}, "ring8": {"clip-wasserstein": 0.2}}
+    assert verdict(C.clip_underfits, {"final": final(GOOD, GOOD_W1, grad_norm_real_mean=weak)}) == C.SUPPORTED
+    strong = {"mnist": {"clip-wasserstein": 0.9}, "ring8": {"clip-wasserstein": 0.8}}
+    better = dict(GOOD, **{"clip-wasserstein": 45.0})
+    better_w1 = dict(GOOD_W1, **{"clip-wasserstein": 0.12})
+    assert verdict(C.clip_underfits, {"final": final(better, better_w1, grad_norm_real_mean=strong)}) == C.NOT_SUPPORTED
+    # worst but with a strong critic: half of the rule
+    assert verdict(C.clip_underfits, {"final": final(GOOD, GOOD_W1, grad_norm_real_mean=strong)}) == C.MIXED
+    # holds on MNIST, fails entirely on ring8
+    mixed = {"mnist": {"clip-wasserstein": 0.1}, "ring8": {"clip-wasserstein": 0.8}}
+    assert verdict(C.clip_underfits, {"final": final(GOOD, better_w1, grad_norm_real_mean=mixed)}) == C.MIXED
+    assert verdict(C.clip_underfits, {"final": {}}) == C.NO_DATA
+    assert "clip FID 300" in C.clip_underfits({"final": final(GOOD, None, grad_norm_real_mean=weak)})["evidence"]
+
+
+def test_gp_overcorrects_every_outcome():
+    rough_gp = {ds: {"clip-wasserstein": 0.5, "gp-wasserstein": 1.3, "sn-wasserstein": 0.4, "sn-hinge": 0.6}
+                for ds in ("mnist", "ring8")}
+    cv_gp = {ds: {"clip-wasserstein": 0.1, "gp-wasserstein": 0.9, "sn-wasserstein": 0.2, "sn-hinge": 0.3}
+             for ds in ("mnist", "ring8")}
+    ev = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough_gp, grad_cv_fake=cv_gp)}
+    assert verdict(C.gp_overcorrects, ev) == C.SUPPORTED
+    rough_sn = {ds: dict(v, **{"gp-wasserstein": 0.3}) for ds, v in rough_gp.items()}
+    cv_sn = {ds: dict(v, **{"gp-wasserstein": 0.05}) for ds, v in cv_gp.items()}
+    ev = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough_sn, grad_cv_fake=cv_sn)}
+    assert verdict(C.gp_overcorrects, ev) == C.NOT_SUPPORTED
+    ev = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough_gp, grad_cv_fake=cv_sn)}
+    assert verdict(C.gp_overcorrects, ev) == C.MIXED
+    assert verdict(C.gp_overcorrects, {"final": final(GOOD, GOOD_W1)}) == C.NO_DATA
+
+
+def test_sn_stable_every_outcome():
+    rough = {ds: {"clip-wasserstein": 0.5, "gp-wasserstein": 1.3, "sn-wasserstein": 0.4, "sn-hinge": 0.2}
+             for ds in ("mnist", "ring8")}
+    trend = {ds: {"sn-wasserstein": -0.9, "sn-hinge": -0.8} for ds in ("mnist", "ring8")}
+    ev = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough), "trend": trend}
+    assert verdict(C.sn_stable, ev) == C.SUPPORTED
+    diverged = {"mnist": {"sn-hinge": 1.0}}
+    ev_div = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough, diverged=diverged), "trend": trend}
+    assert verdict(C.sn_stable, ev_div) == C.MIXED  # fails on MNIST, holds on ring8
+    ev_div["final"]["ring8"]["sn-wasserstein"]["diverged"] = 1.0
+    assert verdict(C.sn_stable, ev_div) == C.NOT_SUPPORTED
+    flat = {ds: {"sn-wasserstein": -0.9, "sn-hinge": -0.2} for ds in ("mnist", "ring8")}
+    assert verdict(C.sn_stable, {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough), "trend": flat}) == C.MIXED
+    rough_bad = {ds: dict(v, **{"sn-wasserstein": 2.0, "sn-hinge": 2.0}) for ds, v in rough.items()}
+    ev = {"final": final(GOOD, GOOD_W1, roughness_loss_g=rough_bad), "trend": flat}
+    assert verdict(C.sn_stable, ev) == C.NOT_SUPPORTED
+
+
+def _cost(gp, sn):
+    return {"gp-wasserstein": {"ms_critic_step": gp}, "sn-wasserstein": {"ms_critic_step": sn},
+            "clip-wasserstein": {"ms_critic_step": sn}}
+
+
+def test_sn_cheaper_every_outcome():
+    assert verdict(C.sn_cheaper, {"cost": {"mnist": _cost(130, 70), "ring8": _cost(6.3, 5.4)}}) == C.SUPPORTED
+    assert verdict(C.sn_cheaper, {"cost": {"mnist": _cost(60, 70), "ring8": _cost(5.0, 5.4)}}) == C.NOT_SUPPORTED
+    assert verdict(C.sn_cheaper, {"cost": {"mnist": _cost(130, 70), "ring8": _cost(5.0, 5.4)}}) == C.MIXED
+    assert verdict(C.sn_cheaper, {"cost": {"mnist": _cost(72, 70)}}) == C.MIXED  # costlier, but under 5%
+    assert verdict(C.sn_cheaper, {}) == C.NO_DATA
+    assert "GP/SN 1.86" in C.sn_cheaper({"cost": {"mnist": _cost(130, 70)}})["evidence"]
+
+
+def _bounds(mnist, ring8):
+    out = {}
+    for ds, ups in (("mnist", mnist), ("ring8", ring8)):
+        out[ds] = {row: {"lipschitz_upper_values": ups, "lipschitz_lower_values": [0.5]} for row in C.SN_ROWS}
+    return out
+
+
+def test_sn_lipschitz_every_outcome():
+    assert verdict(C.sn_lipschitz, {"final": _bounds([1.0, 1.005], [0.99])}) == C.SUPPORTED
+    assert verdict(C.sn_lipschitz, {"final": _bounds([11.2, 9.0], [1.0])}) == C.MIXED
+    assert verdict(C.sn_lipschitz, {"final": _bounds([11.2], [1.3])}) == C.NOT_SUPPORTED
+    assert verdict(C.sn_lipschitz, {"final": _bounds([], [])}) == C.NO_DATA
+    # the boundary: 1.01 is certified (power-iteration tolerance), 1.0101 is not
+    assert verdict(C.sn_lipschitz, {"final": _bounds([1.01], [1.01])}) == C.SUPPORTED
+    assert verdict(C.sn_lipschitz, {"final": _bounds([1.0101], [1.0101])}) == C.NOT_SUPPORTED
+
+
+def _tuning(ds, label, fids, lrs=(5e-4, 2e-3)):
+    """A tuning result: stage 1 at both learning rates, then more points."""
+    pts = []
+    for i, f in enumerate(fids):
+        stage = 1 if i < 2 else 2
+        lr = lrs[i] if i < 2 else lrs[1]
+        key = "fid" if ds == "mnist" else "w1_exact"
+        pts.append({"stage": stage, "point": {"lr": lr}, "final": {key: f}})
+    return pts
+
+
+def test_tuning_evidence_is_exact():
+    t = {"points": {"mnist": {"sn-hinge": _tuning("mnist", "sn-hinge", [40.0, 20.0, 30.0, 80.0])}}}
+    ev = C.tuning_evidence(t)["mnist"]["sn-hinge"]
+    assert ev["best"] == 20.0
+    assert ev["default_regret"] == 2.0          # the lower learning rate of stage 1: 40 / 20
+    assert ev["spread"] == pytest.approx(35.0 / 20.0)   # median of 20, 30, 40, 80 = 35
+
+
+def test_sn_no_tuning_every_outcome():
+    def tuning(sn, other):
+        return {"mnist": {"sn-wasserstein": sn, "sn-hinge": sn, "clip-wasserstein": other, "gp-wasserstein": other}}
+
+    flat = {"spread": 1.1, "default_regret": 1.05}
+    steep = {"spread": 3.0, "default_regret": 4.0}
+    assert verdict(C.sn_no_tuning, {"tuning": tuning(flat, steep)}) == C.SUPPORTED
+    assert verdict(C.sn_no_tuning, {"tuning": tuning(steep, flat)}) == C.NOT_SUPPORTED
+    assert verdict(C.sn_no_tuning, {"tuning": tuning({"spread": 1.1, "default_regret": 2.0}, steep)}) == C.MIXED
+    assert verdict(C.sn_no_tuning, {"tuning": {}}) == C.NO_DATA
+
+
+def test_spearman_matches_scipy():
+    x = [1, 2, 3, 4, 5, 6]
+    for y in ([5.0, 4.0, 4.0, 2.0, 1.0, 0.5], [1.0, 3.0, 2.0, 5.0, 4.0, 6.0], [2.0, 2.0, 2.0, 1.0, 3.0, 3.0]):
+        assert C.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert math.isnan(C.spearman([1, 2], [2, 1]))
+
+
+def test_verdicts_cover_every_claim_with_its_rule():
+    rows = C.verdicts({"final": {}, "cost": {}, "trend": {}, "tuning": {}})
+    assert [r["id"] for r in rows] == ["clip_underfits", "gp_overcorrects", "sn_stable", "sn_cheaper",
+                                       "sn_lipschitz", "sn_no_tuning"]
+    assert all(r["verdict"] == C.NO_DATA and r["rule"] and r["ref"] for r in rows)
