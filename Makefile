@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip install --quiet --disable-pip-version-check -c constrain
 STUDY   ?= runs/study-quick
 PRESET  ?= quick
 
-.PHONY: run test test-slow test-all bench lint install data clean chromium
+.PHONY: run test test-slow test-all bench tune lint install data clean chromium
 
 # Create the virtual environment and install the package with its dev extras.
 # constraints.txt pins torch to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
@@ -52,6 +52,11 @@ bench: $(STAMP) data
 	$(PY) benchmarks/bench_precision.py --steps 3000
 	$(PY) benchmarks/bench_precision.py --method gp --preset quick --steps 600 --eval-every 200 --samples 2000 --name precision-gp
 	$(PY) benchmarks/bench_quality.py --minutes 15
+
+# Equal-effort tuning of the study's methods (about 50 minutes on 2 cores): writes
+# src/sngan/study/tuning.json and benchmarks/results/tune.md; the chosen points go into TUNED (train/config.py).
+tune: $(STAMP) data
+	$(PY) benchmarks/tune.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts

@@ -156,7 +156,8 @@ def summarize(dataset: str, run_dirs: list[Path]) -> dict:
     for k in keys:
         vals = [m[k] for m in finals if m.get(k) is not None]
         final[k] = sum(vals) / len(vals) if len(vals) == len(finals) else None
-    steps = json.loads((run_dirs[0] / "config.json").read_text())["steps"] if (run_dirs[0] / "config.json").exists() else None
+    cfg_file = run_dirs[0] / "config.json"
+    steps = json.loads(cfg_file.read_text())["steps"] if cfg_file.exists() else None
     return {"final": final, "score": score(dataset, final), "status": statuses, "steps": steps, "curves": curves}
 
 

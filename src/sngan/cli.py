@@ -188,9 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="generator updates")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", type=_path, default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
-    p.add_argument("--preset", default=None, choices=["paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tiny"],
+    p.add_argument("--preset", default=None,
+                   choices=["paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tiny"],
                    help="paper (default): each method with its paper's settings; same-budget: equal optimizer, "
-                        "loss and critic updates")
+                        "loss and critic updates; tuned: each method's best point of the equal-effort search")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

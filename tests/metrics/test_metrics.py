@@ -149,3 +149,28 @@ def test_registry_and_evaluate(mnist_sets):
         evaluate("ring8", toy("ring8", 10, 0), names=["nope"])
     with pytest.raises(ValueError, match=r"\[N, 1, 28, 28\]"):
         fid(torch.zeros(4, 3, 28, 28), torch.zeros(4, 1, 28, 28))
+
+
+def test_reference_features_are_cached_exactly(tmp_path, monkeypatch):
+    import sngan.metrics as M
+    from sngan.metrics.features import features_and_logits
+
+    monkeypatch.setenv("SNGAN_CACHE", str(tmp_path))
+    monkeypatch.setattr(M, "_FEATURES", {})
+    real = torch.rand(40, 1, 28, 28) * 2 - 1
+    want_f, want_l = features_and_logits(real)
+    f, logits = M.reference_features(real)
+    files = list((tmp_path / "features").glob("mnist-reference-*.npz"))
+    assert len(files) == 1
+    np.testing.assert_array_equal(f, want_f.numpy())
+    np.testing.assert_array_equal(logits, want_l.numpy())
+    monkeypatch.setattr(M, "_FEATURES", {})  # a new process: read back from disk, bit for bit
+    f2, l2 = M.reference_features(real)
+    np.testing.assert_array_equal(f2, want_f.numpy())
+    np.testing.assert_array_equal(l2, want_l.numpy())
+    files[0].write_bytes(b"corrupt")  # a torn or corrupt cache file is recomputed, never trusted
+    monkeypatch.setattr(M, "_FEATURES", {})
+    np.testing.assert_array_equal(M.reference_features(real)[0], want_f.numpy())
+    other = real.flip(0)  # other images: another key
+    M.reference_features(other)
+    assert len(list((tmp_path / "features").glob("*.npz"))) == 2

@@ -25,6 +25,32 @@ def test_same_budget_differs_only_in_the_method():
     assert cfgs[0] == cfgs[1] == cfgs[2]
 
 
+def test_tuned_presets_are_the_tuning_results_on_one_shared_base():
+    from sngan.study.tuning import tuning_results
+    from sngan.train.config import TUNED, TUNED_BASE
+
+    for ds, group in (("mnist", "mnist"), ("ring8", "toy"), ("grid25", "toy")):
+        shared = None
+        for method, loss in (("clip", "wasserstein"), ("gp", "wasserstein"), ("sn", "wasserstein"), ("sn", "hinge")):
+            cfg = resolve(method, ds, "tuned", loss=loss)
+            label = "sn-hinge" if loss == "hinge" else f"{method}-{loss}"
+            assert (cfg.method, cfg.loss, cfg.preset) == (method, loss, "tuned")
+            for key, value in {**TUNED_BASE[group], **TUNED[group][label]}.items():
+                assert getattr(cfg, key) == value, (ds, label, key)
+            base = {k: getattr(cfg, k) for k in ("width", "hidden", "batch_size", "beta2", "ema", "optimizer")}
+            assert shared is None or base == shared  # only the tuned values differ between methods
+            shared = base
+    # the presets are the committed tuning's best points (ring8's serve every toy dataset)
+    best = tuning_results().get("best", {})
+    for ds, group in (("mnist", "mnist"), ("ring8", "toy")):
+        for label, b in best.get(ds, {}).items():
+            assert TUNED[group][label] == b["config"], (ds, label)
+    with pytest.raises(ConfigError, match="preset tuned has settings for"):
+        resolve("none", "mnist", "tuned")
+    with pytest.raises(ConfigError, match="preset tuned has settings for"):
+        resolve("sn", "cifar10", "tuned")
+
+
 def test_overrides_are_typed_and_validated():
     cfg = resolve("gp", "ring8", overrides=parse_overrides(["lr_d=2e-4", "ema=0.999", "steps=1e3",
                                                             "gp_one_sided=true"]))

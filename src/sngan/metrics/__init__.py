@@ -161,6 +161,8 @@ def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names:
         raise ValueError(f"unknown metric {unknown[0]!r}; registered: {', '.join(METRICS)}")
     if real is None:
         real = real_reference(dataset, len(fake), seed)
+        if dataset == "mnist" and real_features is None:
+            real_features = reference_features(real)
     was = critic.training if critic is not None else False
     if critic is not None:
         critic.eval()
@@ -184,7 +186,7 @@ def training_evaluator(cfg, names: list[str] | None = None) -> Callable:
     def hook(trainer) -> dict:
         fake = trainer.sample(cfg.eval_samples)
         real = _cached_reference(cfg.dataset, len(fake))
-        feats = _cached_reference_features(cfg.dataset, len(fake)) if cfg.dataset == "mnist" else None
+        feats = reference_features(real) if cfg.dataset == "mnist" else None
         return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=real, real_features=feats)
     return hook
 
@@ -194,14 +196,46 @@ def _cached_reference(dataset: str, n: int) -> Tensor:
     return real_reference(dataset, n)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_reference_features(dataset: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    f, logits = features_and_logits(_cached_reference(dataset, n), name="real")
-    return f.numpy(), logits.numpy()
+_FEATURES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def reference_features(real: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluator's (features, logits) of real reference images. Every evaluation of every run
+    compares against the same images, so they are computed once and kept in the data cache, keyed by
+    the images' and the evaluator weights' sha256 (a different reference or evaluator is a new key)."""
+    import hashlib
+
+    from sngan.data.cache import atomic_write_bytes, cache_dir
+    from sngan.metrics.evaluator import weights_meta
+
+    digest = hashlib.sha256(real.detach().cpu().float().contiguous().numpy().tobytes())
+    digest.update(weights_meta()["sha256"].encode())
+    key = digest.hexdigest()[:32]
+    if key in _FEATURES:
+        return _FEATURES[key]
+    path = cache_dir() / "features" / f"mnist-reference-{key}.npz"
+    try:
+        with np.load(path) as data:
+            _FEATURES[key] = (data["features"], data["logits"])
+            return _FEATURES[key]
+    except (OSError, KeyError, ValueError):
+        pass
+    f, logits = features_and_logits(real, name="real")
+    _FEATURES[key] = (f.numpy(), logits.numpy())
+    try:
+        import io
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, features=_FEATURES[key][0], logits=_FEATURES[key][1])
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:
+        pass  # a read-only cache only costs the recomputation
+    return _FEATURES[key]
 
 
 __all__ = [
     "METRICS", "EvalContext", "Metric", "MnistEvaluator", "class_coverage", "evaluate", "fid", "frechet_distance",
     "high_quality", "inception_score", "kid", "metrics_for", "mnist_evaluator", "modes_covered", "prdc",
-    "real_reference", "register_metric", "training_evaluator", "wasserstein1_exact",
+    "real_reference", "reference_features", "register_metric", "training_evaluator", "wasserstein1_exact",
 ]

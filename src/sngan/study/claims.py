@@ -177,11 +177,12 @@ def sn_lipschitz(ev: dict) -> dict:
 
 
 def sn_no_tuning(ev: dict) -> dict:
-    """From the equal-effort tuning (same search, same CPU budget per point), per dataset: each SN
-    row's result at the papers' default point of the search (its first-stage point with the lower
-    learning rate, n_critic 1, beta1 0.5, one power iteration) is within 1.25x of its tuned best in
-    FID/W1, AND SN's spread over the search (median / best) is smaller than both clipping's and GP's.
-    Supported if both hold on every dataset, not supported if neither holds on any, mixed otherwise."""
+    """From the equal-effort tuning (the same search and CPU budget per point for every method), per
+    dataset: each SN row's result at the search's point nearest the SN paper's setting (the lower
+    learning rate of the grid, n_critic 1, beta1 0.5, one power iteration) is within 1.25x of its tuned
+    best in FID/W1, AND SN's spread over the search (median point / best) is smaller than both
+    clipping's and GP's. Supported if both hold on every dataset, not supported if neither holds on
+    any, mixed otherwise."""
     verdicts, parts = [], []
     for ds, rows in ev.get("tuning", {}).items():
         spread = {k: v["spread"] for k, v in rows.items() if _finite(v.get("spread"))}

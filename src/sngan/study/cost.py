@@ -55,7 +55,8 @@ def measure_cost(configs: list[TrainConfig], repeats: int = 12, steps: int = 3, 
                 cfg = trainers[label].cfg
                 res[label]["n_critic"] = cfg.n_critic
                 res[label]["batch_size"] = cfg.batch_size
-                res[label]["ms_iteration"] = cfg.n_critic * res[label]["ms_critic_step"] + res[label]["ms_generator_step"]
+                res[label]["ms_iteration"] = (cfg.n_critic * res[label]["ms_critic_step"]
+                                              + res[label]["ms_generator_step"])
             base = res.get("sn-wasserstein", next(iter(res.values())))["ms_critic_step"]
             for label in res:
                 res[label]["critic_step_ratio_to_sn"] = res[label]["ms_critic_step"] / base

@@ -153,7 +153,8 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
     return np.convolve(pad, kernel, mode="valid")
 
 
-LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"), ("w1_estimate", "W1 estimate E[D(real)] − E[D(fake)]"))
+LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"),
+               ("w1_estimate", "W1 estimate E[D(real)] − E[D(fake)]"))
 
 
 def plot_losses(runs: list[Run], dataset: str, path: Path) -> None:

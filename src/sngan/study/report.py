@@ -301,12 +301,13 @@ def _poster(study_dir: Path, verdicts: list[dict], datasets: list[str], progress
                           r"SN: $W \leftarrow W/\sigma(W)$ with $\sigma \approx u^T W v$ (power iteration, u kept).",
              fontsize=9)
     y = 0.895
-    fig.text(0.05, y, "Claims" + ("" if progress[0] >= progress[1] else f"  ({progress[0]} of {progress[1]} runs done)"),
-             fontsize=12, weight="bold")
+    done = "" if progress[0] >= progress[1] else f"  ({progress[0]} of {progress[1]} runs done)"
+    fig.text(0.05, y, "Claims" + done, fontsize=12, weight="bold")
     y -= 0.022
     for v in verdicts:
         fig.text(0.05, y, v["claim"], fontsize=8.5, weight="bold", va="top")
-        fig.text(0.53, y, v["verdict"].upper(), fontsize=8.5, weight="bold", va="top", color=VERDICT_COLORS[v["verdict"]])
+        fig.text(0.53, y, v["verdict"].upper(), fontsize=8.5, weight="bold", va="top",
+                 color=VERDICT_COLORS[v["verdict"]])
         lines = _wrap(v["evidence"], 120).split("\n")[:3]
         fig.text(0.05, y - 0.014, "\n".join(lines), fontsize=6.5, va="top", color="#333")
         y -= 0.022 + 0.0105 * len(lines)
@@ -326,8 +327,8 @@ def _poster(study_dir: Path, verdicts: list[dict], datasets: list[str], progress
         ax.axis("off")
         if title:
             ax.set_title(title, fontsize=9, loc="left")
-    fig.text(0.5, 0.01, "Every number is computed from the study's runs (summary.json); rules in sngan/study/claims.py.",
-             ha="center", fontsize=6.5, color="#666")
+    fig.text(0.5, 0.01, "Every number is computed from the study's runs (summary.json); rules in "
+                        "sngan/study/claims.py.", ha="center", fontsize=6.5, color="#666")
     fig.savefig(study_dir / "poster.pdf")
     fig.savefig(study_dir / "poster.png", dpi=90)
     plt.close(fig)

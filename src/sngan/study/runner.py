@@ -20,6 +20,7 @@ To run on a cluster, give every run its own job: ``sngan study --plan STUDY`` pr
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import signal
@@ -86,7 +87,7 @@ class RunSpec:
         every = max(1, steps // (3 if tiny else EVAL_POINTS))
         overrides: dict[str, Any] = dict(
             threads=1, steps=steps, eval_every=every, eval_samples=along_samples(self.preset, self.dataset),
-            diag_every=max(1, steps // (2 if tiny else 8)), sample_every=max(1, steps // 3),
+            diag_every=max(1, steps // (2 if tiny else 6)), sample_every=max(1, steps // 3),
             ckpt_every=max(1, steps // (2 if tiny else 4)))
         return resolve(self.method, self.dataset, TRAIN_PRESET[self.preset], overrides, loss=self.loss,
                        seed=self.seed)
@@ -255,13 +256,16 @@ def study_cost(study_dir: Path, preset: str, datasets: tuple[str, ...], say: Cal
 
 
 class _Reporter:
-    """Rebuilds the report in a low-priority child process while runs go on (one at a time)."""
+    """Rebuilds the report in a low-priority child process while runs go on: one build at a time, the
+    first as soon as a run has finished, then at most one every ``interval`` seconds (a build costs
+    CPU that the runs would otherwise get)."""
 
-    def __init__(self, study_dir: Path, enabled: bool) -> None:
-        self.study_dir, self.enabled = study_dir, enabled
+    def __init__(self, study_dir: Path, enabled: bool, interval: float = 150.0) -> None:
+        self.study_dir, self.enabled, self.interval = study_dir, enabled, interval
         self.proc: subprocess.Popen | None = None
         self.pending = False
         self.built = 0
+        self.started = -math.inf
 
     def request(self) -> None:
         self.pending = self.enabled
@@ -271,8 +275,9 @@ class _Reporter:
         if self.proc is not None and self.proc.poll() is not None:
             self.proc = None
             self.built += 1
-        if self.pending and self.proc is None:
+        if self.pending and self.proc is None and time.monotonic() - self.started >= self.interval:
             self.pending = False
+            self.started = time.monotonic()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sngan", "report", str(self.study_dir), "--quiet"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(10),
@@ -283,19 +288,27 @@ class _Reporter:
         return f"report built {self.built}x" + (" (building)" if self.proc is not None else "")
 
     def stop(self) -> None:
+        """Wait for the build in flight (the caller builds the final report itself)."""
         if self.proc is not None:
             self.proc.wait()
             self.proc = None
+            self.built += 1
 
 
 def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = None, jobs: int | None = None,
               progress: bool | None = None, live_report: bool = True) -> StudyPlan:
     """Run (or continue) every run of the study; at most ``jobs`` worker processes at a time. With
     ``live_report`` the report is rebuilt as runs finish, so it can be read while the rest train."""
+    from sngan.train.lock import DirectoryLock
 
     study_dir = Path(study_dir)
     per_ds = seeds_per_dataset(preset, seeds)
-    study_dir.mkdir(parents=True, exist_ok=True)
+    with DirectoryLock(study_dir, "sngan study"):  # one study process per directory
+        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report)
+
+
+def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str, int], jobs: int | None,
+               progress: bool | None, live_report: bool) -> StudyPlan:
     meta_file = study_dir / "study.json"
     if meta_file.exists():
         try:
@@ -327,8 +340,8 @@ def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = 
                             total=len(p.runs), status=reporter.status)
     except KeyboardInterrupt:
         reporter.stop()
-        raise UserError(f"study interrupted; finished runs are kept and partial ones resume: "
-                        f"sngan study --preset {preset}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}") from None
+        again = f"sngan study --preset {preset}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}"
+        raise UserError(f"study interrupted; finished runs are kept and partial ones resume: {again}") from None
     reporter.stop()
     if failures:
         raise UserError(f"{len(failures)} run(s) failed: {failures[0]}")

@@ -188,7 +188,7 @@ QUICK: dict[str, dict[str, Any]] = {
 TUNED_BASE: dict[str, dict[str, Any]] = {
     "mnist": dict(width=0.25, batch_size=32, optimizer="adam", beta2=0.9, ema=0.999, steps=2000, diag_every=100,
                   sample_every=500, ckpt_every=500),
-    "toy": dict(hidden=128, batch_size=64, optimizer="adam", beta2=0.9, steps=3000, diag_every=100,
+    "toy": dict(hidden=128, batch_size=64, optimizer="adam", beta2=0.9, ema=0.999, steps=3000, diag_every=100,
                 sample_every=1000, ckpt_every=1000),
 }
 # The grid every method gets (shared: learning rate of both nets, n_critic, Adam beta1), and one knob of
