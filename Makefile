@@ -25,7 +25,7 @@ data: $(STAMP)
 
 # The main job: the comparison study on its default preset; prints where the report is.
 run: data
-	$(PY) -m sngan study --preset $(PRESET) --out $(STUDY)
+	$(PY) -m sngan study --preset $(PRESET) --out $(STUDY) --progress
 
 # The report test opens report.html in headless Chromium (Debian's package), installed when missing.
 chromium:

@@ -30,6 +30,7 @@ from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
 from sngan.train import checkpoint as ckpt
 from sngan.train.config import TrainConfig, from_dict
 from sngan.train.distributed import DistInfo, any_rank, average_gradients, barrier, mean_across_ranks
+from sngan.train.lock import LOCK_FILE, DirectoryLock
 from sngan.train.logging import LOG, JsonlLog, make_progress
 from sngan.train.samples import save_image_grid, save_toy_scatter
 
@@ -107,7 +108,15 @@ class Trainer:
         self.progress_enabled = progress
         self.evaluate = evaluate
         self._stop_signal: int | None = None
-        self._prepare_run_dir(resume)
+        # One writer per run directory, held until fit() ends (the kernel releases it if the process dies).
+        self._lock = DirectoryLock(self.run_dir) if self.dist.is_main and not read_only else None
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self._prepare_run_dir(resume)
+        except BaseException:
+            self.release()
+            raise
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
@@ -166,7 +175,7 @@ class Trainer:
             if not ckpt.list_checkpoints(d):
                 raise CheckpointError(f"nothing to resume: {d} has no checkpoint yet")
             return
-        if self.dist.is_main and d.exists() and (not d.is_dir() or any(d.iterdir())):
+        if self.dist.is_main and d.exists() and (not d.is_dir() or any(p.name != LOCK_FILE for p in d.iterdir())):
             raise UserError(f"{d} already holds files; pass --resume to continue that run or choose another --out")
 
     def _create_run_dir(self) -> None:
@@ -450,9 +459,15 @@ class Trainer:
         finally:
             bar.close()
             self.log.close()
+            self.release()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
         return record
+
+    def release(self) -> None:
+        """Give up the run directory (fit() does this when it ends); the Trainer no longer writes."""
+        if self._lock is not None:
+            self._lock.release()
 
     def _set_learning_rates(self) -> None:
         # Linear decay to 0 at `steps`; a function of the step alone, so a resumed run follows it.
