@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: tuned methods at an equal CPU budget, ~17 min on 2 CPU cores; paper: each paper's "
                         "settings and schedule (hours)")
     p.add_argument("--seeds", type=int, default=None,
-                   help="seeds per method on every dataset (default quick: MNIST 2, ring8 3; paper: 3 and 5)")
+                   help="seeds per method on every dataset (default quick: 2; paper: MNIST 3, toys 5)")
     p.add_argument("--out", type=_path, default=None, help="study directory (default runs/study-PRESET)")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores)")
     p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")

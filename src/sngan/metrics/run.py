@@ -16,13 +16,15 @@ DEFAULT_SAMPLES = {"mnist": 5000, "ring8": 2500, "grid25": 2500, "swissroll": 25
 
 
 def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 0,
-                 names: list[str] | None = None) -> dict[str, Any]:
-    """Metrics of the run's newest valid checkpoint (EMA generator when present); writes metrics.json."""
+                 names: list[str] | None = None, trainer=None) -> dict[str, Any]:
+    """Metrics of the run's newest valid checkpoint (EMA generator when present); writes metrics.json.
+    ``trainer``: the Trainer that just finished this run (its state is the newest checkpoint's), so
+    the models need not be rebuilt and reloaded from disk."""
     from sngan.metrics import evaluate, metrics_for
     from sngan.train import load_run
 
     run_dir = Path(run_dir)
-    trainer = load_run(run_dir)
+    trainer = trainer if trainer is not None else load_run(run_dir)
     cfg = trainer.cfg
     n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
     t0 = time.perf_counter()

@@ -24,15 +24,18 @@ def run_one(run_dir: Path, cfg: TrainConfig, eval_samples: int | None = None) ->
     if state == "partial" and not list_checkpoints(run_dir):
         shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to keep
         state = "new"
+    trainer = None
     if state in ("new", "partial"):
         hook = training_evaluator(cfg, along_metrics(cfg.dataset)) if cfg.eval_every else None
+        trainer = Trainer(cfg, run_dir, resume=(state == "partial"), progress=False, evaluate=hook)
         try:
-            Trainer(cfg, run_dir, resume=(state == "partial"), progress=False, evaluate=hook).fit()
+            trainer.fit()
         except TrainingDiverged as e:
             print(f"run diverged: {e}", file=sys.stderr)
             return
     if run_state(run_dir) == "trained":
-        evaluate_run(run_dir, n_samples=eval_samples)
+        # the trainer that just finished holds the final checkpoint's state: no second load from disk
+        evaluate_run(run_dir, n_samples=eval_samples, trainer=trainer)
 
 
 def main() -> int:
