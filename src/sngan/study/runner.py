@@ -304,7 +304,7 @@ def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = 
 
     study_dir = Path(study_dir)
     per_ds = seeds_per_dataset(preset, seeds)
-    with DirectoryLock(study_dir, "sngan study"):  # one study process per directory
+    with DirectoryLock(study_dir, "sngan study", kind="study"):  # one study process per directory
         return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report)
 
 

@@ -21,9 +21,9 @@ LOCK_FILE = ".lock"
 class DirectoryLock:
     """``with DirectoryLock(run_dir, "sngan train"):`` or ``acquire()`` / ``release()``."""
 
-    def __init__(self, directory: str | Path, holder: str = "sngan train") -> None:
+    def __init__(self, directory: str | Path, holder: str = "sngan train", kind: str = "run") -> None:
         self.directory = Path(directory)
-        self.holder = holder
+        self.holder, self.kind = holder, kind
         self._fd: int | None = None
 
     @property
@@ -36,9 +36,12 @@ class DirectoryLock:
             return self
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {self.kind} directory {self.directory}: {e.strerror or e}") from None
+        try:
             fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise UserError(f"cannot lock {self.directory}: {e.strerror or e}") from None
+            raise UserError(f"cannot lock {self.kind} directory {self.directory}: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -110,13 +110,21 @@ class Trainer:
         self._stop_signal: int | None = None
         # One writer per run directory, held until fit() ends (the kernel releases it if the process dies).
         self._lock = DirectoryLock(self.run_dir) if self.dist.is_main and not read_only else None
+        created = self._lock is not None and not self.run_dir.exists()
         if self._lock is not None:
             self._lock.acquire()
         try:
-            self._prepare_run_dir(resume)
+            self._setup(resume)
         except BaseException:
             self.release()
+            if created:  # a failed start leaves nothing behind: only the lock file was made
+                with contextlib.suppress(OSError):
+                    (self.run_dir / LOCK_FILE).unlink()
+                    self.run_dir.rmdir()
             raise
+
+    def _setup(self, resume: bool) -> None:
+        self._prepare_run_dir(resume)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
