@@ -23,7 +23,6 @@ QUALITY = {
 }
 LIPSCHITZ = ["lipschitz_lower", "lipschitz_upper", "grad_norm_real_mean", "grad_norm_fake_mean",
              "grad_norm_interp_mean"]
-LOWER_IS_BETTER = {"fid", "kid", "class_kl_uniform", "digits_under_1pct", "w1_exact"}
 
 
 def _plt():
