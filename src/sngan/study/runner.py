@@ -34,7 +34,7 @@ from typing import Any
 
 from sngan.data.cache import atomic_write_bytes
 from sngan.errors import UserError
-from sngan.train.config import TrainConfig, resolve, row_label
+from sngan.train.config import TrainConfig, preset_values, resolve, row_label
 
 ROWS = (("clip", "wasserstein"), ("gp", "wasserstein"), ("sn", "wasserstein"), ("sn", "hinge"))
 STUDY_PRESETS = ("quick", "paper", "tiny")
@@ -78,11 +78,9 @@ class RunSpec:
 
     def config(self) -> TrainConfig:
         """quick: each method's tuned preset; paper: each paper's settings; tiny: a smoke test."""
-        base = resolve(self.method, self.dataset, TRAIN_PRESET[self.preset], {"threads": 1}, loss=self.loss,
-                       seed=self.seed)
-        steps = self.steps or base.steps
-        if self.preset == "tiny":
-            steps = self.steps or 6
+        preset_steps = 6 if self.preset == "tiny" else preset_values(TRAIN_PRESET[self.preset], self.method,
+                                                                       self.dataset, self.loss)["steps"]
+        steps = self.steps or preset_steps
         tiny = self.preset == "tiny"  # a smoke test: fewer evaluation and diagnostic points
         # ceil: the last of the EVAL_POINTS evaluations falls on the last step (no extra one after it)
         every = max(1, -(-steps // (3 if tiny else EVAL_POINTS)))
