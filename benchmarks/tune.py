@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sngan.data.cache import atomic_write_bytes  # noqa: E402
+from sngan.files import atomic_write_bytes  # noqa: E402
 from sngan.study.cost import measure_cost  # noqa: E402
 from sngan.study.runner import (  # noqa: E402
     BUDGETS,

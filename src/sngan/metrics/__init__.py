@@ -205,7 +205,8 @@ def reference_features(real: Tensor) -> tuple[np.ndarray, np.ndarray]:
     the images' and the evaluator weights' sha256 (a different reference or evaluator is a new key)."""
     import hashlib
 
-    from sngan.data.cache import atomic_write_bytes, cache_dir
+    from sngan.data.cache import cache_dir
+    from sngan.files import atomic_write_bytes
     from sngan.metrics.evaluator import weights_meta
 
     digest = hashlib.sha256(real.detach().cpu().float().contiguous().numpy().tobytes())

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from sngan.data.cache import atomic_write_bytes
+from sngan.files import atomic_write_bytes
 
 METRICS_FILE = "metrics.json"
 DEFAULT_SAMPLES = {"mnist": 5000, "ring8": 2500, "grid25": 2500, "swissroll": 2500}

@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sngan.data.cache import atomic_write_bytes
 from sngan.errors import UserError
+from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
 from sngan.study import figures as F
 from sngan.study.tuning import tuning_results

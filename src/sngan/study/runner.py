@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sngan.data.cache import atomic_write_bytes
 from sngan.errors import UserError
+from sngan.files import atomic_write_bytes
 from sngan.train.config import TrainConfig, preset_values, resolve, row_label
 
 ROWS = (("clip", "wasserstein"), ("gp", "wasserstein"), ("sn", "wasserstein"), ("sn", "hinge"))

@@ -22,19 +22,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from sngan.errors import CheckpointError
+from sngan.files import FILE_MODE, fsync_dir, fsync_file
 
 CKPT_DIR = "checkpoints"
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
 FORMAT = "sngan-checkpoint-v1"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict:
@@ -79,11 +72,12 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
         payload = {"format": FORMAT, "step": step, "tensors_sha256": digest, **state}
         (tmp / STATE).write_text(json.dumps(payload, indent=1, allow_nan=False))
         for name in (TENSORS, STATE):
-            _fsync(tmp / name)
+            os.chmod(tmp / name, FILE_MODE)  # safetensors creates its file 0600; every run file is 0644
+            fsync_file(tmp / name)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

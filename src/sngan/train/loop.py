@@ -22,12 +22,13 @@ from torch.nn.utils import parametrize
 from sngan import losses
 from sngan.constraints import gradient_norm_stats, make_constraint
 from sngan.data import BatchSampler, load_dataset
-from sngan.data.cache import atomic_write_bytes
 from sngan.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
+from sngan.files import atomic_write_bytes
 from sngan.lipschitz import layer_bounds, layer_input_shapes, layer_sigmas
 from sngan.nn import SpectralNorm
 from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
 from sngan.train import checkpoint as ckpt
+from sngan.train import sampling
 from sngan.train.config import TrainConfig, from_dict
 from sngan.train.distributed import DistInfo, any_rank, average_gradients, barrier, mean_across_ranks
 from sngan.train.lock import LOCK_FILE, DirectoryLock
@@ -63,6 +64,13 @@ def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...
         raise ConfigError(f"image_size={cfg.image_size}: the ResNet models are for 32x32 images")
     ch = max(8, int(round(128 * cfg.width)))
     return ResNetGenerator32(cfg.latent_dim, 2 * ch, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
+
+
+def constraint_for(cfg: TrainConfig):
+    """The config's Lipschitz constraint (``sngan.constraints``), not yet applied to a critic."""
+    return make_constraint(cfg.method, clip_value=cfg.clip_value, gp_weight=cfg.gp_weight, gp_center=cfg.gp_center,
+                           gp_one_sided=cfg.gp_one_sided, n_power_iterations=cfg.n_power_iterations,
+                           sn_mode=cfg.sn_mode)
 
 
 def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -141,10 +149,7 @@ class Trainer:
             self.generator.to(memory_format=self._layout)
             self.critic.to(memory_format=self._layout)
             self.data = self.data.contiguous(memory_format=self._layout)
-        self.constraint = make_constraint(
-            self.cfg.method, clip_value=self.cfg.clip_value, gp_weight=self.cfg.gp_weight,
-            gp_center=self.cfg.gp_center, gp_one_sided=self.cfg.gp_one_sided,
-            n_power_iterations=self.cfg.n_power_iterations, sn_mode=self.cfg.sn_mode)
+        self.constraint = constraint_for(self.cfg)
         self.critic = self.constraint.prepare(self.critic)
         if hasattr(self.constraint, "shard"):  # random draws of the global batch, this rank's share
             self.constraint.shard = (self.dist.rank, self.dist.world_size)
@@ -156,8 +161,7 @@ class Trainer:
             p.requires_grad_(False)
         # Fixed noise for sample grids and a private RNG for diagnostics: neither touches the
         # training random stream, so logging more or less never changes the result.
-        fixed = torch.Generator().manual_seed(self.cfg.seed + 7919)
-        self.fixed_z = torch.randn(64 if not self.cfg.is_toy else 1000, self.cfg.latent_dim, generator=fixed)
+        self.fixed_z = sampling.fixed_noise(self.cfg)
         self.step = 0
         self._bn_calibrated_at: int | None = None  # the step the EMA generator's BatchNorm was re-estimated at
         self.log = JsonlLog(self.run_dir / LOG)
@@ -272,9 +276,7 @@ class Trainer:
         return z[r * n:(r + 1) * n] if w > 1 else z
 
     def _amp(self):
-        if self.cfg.precision == "bf16":
-            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)  # the trainer runs on the CPU
-        return contextlib.nullcontext()
+        return sampling.autocast(self.cfg.precision, "cpu")  # the trainer runs on the CPU
 
     def critic_step(self, real: Tensor) -> dict[str, float]:
         G, D, cfg = self.generator, self.critic, self.cfg
@@ -375,46 +377,13 @@ class Trainer:
         return table, upper
 
     def sample(self, n: int | None = None) -> Tensor:
-        """Samples from the EMA generator if on, else the generator (eval mode, fresh noise)."""
+        """Samples from the EMA generator if on, else the generator (eval mode): the fixed noise of the
+        sample grids, or ``n`` samples of the evaluation noise (``sngan.train.sampling``)."""
         G = self.generator_ema if self.generator_ema is not None else self.generator
-        if G is self.generator_ema:
-            self._recalibrate_batchnorm(G)
-        was = G.training
-        G.eval()
-        with torch.no_grad():
-            out = G(self._fixed_or_noise(n))
-        G.train(was)
-        return out
-
-    @torch.no_grad()
-    def _recalibrate_batchnorm(self, G: nn.Module, batches: int = 16) -> None:
-        """BatchNorm statistics that belong to the averaged weights: the running statistics copied from
-        the training generator describe other weights' activations (a known EMA pitfall; the averaged
-        generator then samples worse than the raw one). Re-estimated from fresh noise as a cumulative
-        average over ``batches`` batches; a private RNG, so training's random stream is untouched. Done
-        once per step."""
-        norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        if not norms or self._bn_calibrated_at == self.step:
-            return
-        rng = torch.Generator().manual_seed(self.cfg.seed * 7 + self.step + 31337)
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average
-        G.train()
-        with self._amp():
-            for _ in range(batches):
-                G(torch.randn(max(self.cfg.batch_size, 64), self.cfg.latent_dim, generator=rng))
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        G.eval()
-        self._bn_calibrated_at = self.step
-
-    def _fixed_or_noise(self, n: int | None) -> Tensor:
-        if n is None:
-            return self.fixed_z
-        gen = torch.Generator().manual_seed(self.cfg.seed + 15485863)
-        return torch.randn(n, self.cfg.latent_dim, generator=gen)
+        if G is self.generator_ema and self._bn_calibrated_at != self.step:
+            sampling.recalibrate_batchnorm(G, self.cfg, self.step)  # once per step
+            self._bn_calibrated_at = self.step
+        return sampling.generate(G, self.fixed_z if n is None else sampling.eval_noise(self.cfg, n))
 
     def write_samples(self) -> Path:
         path = self.run_dir / SAMPLES / f"step-{self.step:08d}.png"
