@@ -6,7 +6,8 @@ from sngan.spectral import operator_norm
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("constraints", "data", "losses", "metrics", "models", "study", "train")
+_SUBMODULES = ("constraints", "data", "files", "losses", "metrics", "models", "study", "train")
+_RUN_API = ("Run", "load_generator", "load_critic")  # sngan.train.run, imported on first use
 
 
 def __getattr__(name: str):
@@ -15,6 +16,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"sngan.{name}")
+    if name in _RUN_API:
+        from sngan.train import run
+
+        return getattr(run, name)
     raise AttributeError(f"module 'sngan' has no attribute {name!r}")
 
 __all__ = [
@@ -24,5 +29,8 @@ __all__ = [
     "spectral_sigma",
     "operator_norm",
     "lipschitz",
+    "Run",
+    "load_generator",
+    "load_critic",
     "__version__",
 ]

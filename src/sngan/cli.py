@@ -132,6 +132,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from sngan.train.run import Run, export_samples
+
+    run = Run(args.run_dir)
+    done = export_samples(run, args.out, args.n, seed=args.seed, step=args.step, ema=not args.no_ema,
+                          progress=True if args.progress else None)
+    what = "points" if run.config.is_toy else "images"
+    gen = "EMA generator" if done['generator'] == "ema" else "generator"
+    print(f"{done['n']} {what} from the {gen} at step {done['step']} (seed {done['seed']}) "
+          f"-> {done['path']}")
+    return 0
+
+
 def _cmd_study(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
@@ -221,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("sample", help="samples of a trained run: a PNG grid, a PNG folder (for FID tools), "
+                                      "an npz/npy array; toy runs csv/npy/png")
+    p.add_argument("run_dir", type=_path)
+    p.add_argument("--out", type=_path, required=True,
+                   help="x.png: a grid (toy: a scatter); DIR: one PNG per image; x.npz / x.npy: uint8 NHWC "
+                        "(toy: float32 [N, 2]); x.csv: toy points")
+    p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed writes the same bytes")
+    p.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the newest)")
+    p.add_argument("--no-ema", action="store_true", help="the trained generator, not its EMA copy")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("data", help="fetch, verify and cache a dataset; prints where")
     p.add_argument("name", choices=["mnist"])

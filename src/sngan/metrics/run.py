@@ -21,19 +21,27 @@ def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 
     ``trainer``: the Trainer that just finished this run (its state is the newest checkpoint's), so
     the models need not be rebuilt and reloaded from disk."""
     from sngan.metrics import evaluate, metrics_for
-    from sngan.train import load_run
+    from sngan.train.run import Run
+    from sngan.train.sampling import eval_noise, generate
 
     run_dir = Path(run_dir)
-    trainer = trainer if trainer is not None else load_run(run_dir)
-    cfg = trainer.cfg
-    n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
     t0 = time.perf_counter()
+    if trainer is not None:
+        cfg, step, critic = trainer.cfg, trainer.step, trainer.critic
+        n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
+        fake = trainer.sample(n)
+    else:
+        run = Run(run_dir)
+        checkpoint = run.checkpoint()
+        cfg, step = checkpoint.config, checkpoint.step
+        n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
+        critic = run.critic(checkpoint)
+        fake = generate(run.generator(checkpoint), eval_noise(cfg, n))  # what trainer.sample(n) gives
     torch.manual_seed(seed)
-    fake = trainer.sample(n)
     names = names or metrics_for(cfg.dataset)
-    values = evaluate(cfg.dataset, fake, trainer.critic, names, seed=seed)
+    values = evaluate(cfg.dataset, fake, critic, names, seed=seed)
     result = {
-        "run": str(run_dir), "step": trainer.step, "method": cfg.method, "dataset": cfg.dataset,
+        "run": str(run_dir), "step": step, "method": cfg.method, "dataset": cfg.dataset,
         "loss": cfg.loss, "n_samples": n, "seed": seed, "generator": "ema" if cfg.ema > 0 else "generator",
         "metrics": values, "seconds": time.perf_counter() - t0,
     }

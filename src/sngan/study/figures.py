@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sngan.train.logging import read_log_lines
+from sngan.train.run import Run
 
 COLORS = {"clip-wasserstein": "#8c8c8c", "gp-wasserstein": "#e4572e", "sn-wasserstein": "#2e86ab",
           "sn-hinge": "#29a36a", "none-wasserstein": "#b07aa1"}
@@ -36,7 +35,9 @@ def _plt():
 
 
 @dataclass
-class Run:
+class StudyRun:
+    """What the report needs of one run of a study (read through ``sngan.train.run.Run``)."""
+
     dir: Path
     dataset: str
     label: str
@@ -47,20 +48,14 @@ class Run:
     metrics: dict = field(default_factory=dict)
 
 
-def load_runs(study_dir: Path) -> list[Run]:
+def load_runs(study_dir: Path) -> list[StudyRun]:
     runs = []
     for cfg_file in sorted(Path(study_dir).glob("runs/*/*/seed*/config.json")):
-        d = cfg_file.parent
-        cfg = json.loads(cfg_file.read_text())
-        label = f"{cfg['method']}-{cfg['loss']}" if (cfg["method"], cfg["loss"]) != ("sn", "hinge") else "sn-hinge"
-        try:
-            status = json.loads((d / "status.json").read_text())["status"]
-        except (OSError, ValueError, KeyError):
-            status = "unknown"
-        metrics = {}
-        if (d / "metrics.json").exists():
-            metrics = json.loads((d / "metrics.json").read_text()).get("metrics", {})
-        runs.append(Run(d, cfg["dataset"], label, cfg["seed"], cfg, status, read_log_lines(d / "log.jsonl"), metrics))
+        run = Run(cfg_file.parent)
+        cfg = run.config
+        label = f"{cfg.method}-{cfg.loss}" if (cfg.method, cfg.loss) != ("sn", "hinge") else "sn-hinge"
+        runs.append(StudyRun(run.dir, cfg.dataset, label, cfg.seed, cfg.to_dict(), run.status.get("status", "unknown"),
+                             run.log, (run.metrics or {}).get("metrics", {})))
     return runs
 
 
@@ -81,8 +76,8 @@ def roughness(series: list[float]) -> float:
     return float(np.diff(x).std() / x.std())
 
 
-def groups(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
-    out: dict[str, dict[str, list[Run]]] = {}
+def groups(runs: list[StudyRun]) -> dict[str, dict[str, list[StudyRun]]]:
+    out: dict[str, dict[str, list[StudyRun]]] = {}
     for r in runs:
         out.setdefault(r.dataset, {}).setdefault(r.label, []).append(r)
     order = list(NAMES)
@@ -98,7 +93,7 @@ def grad_variation(log: list[dict], key: str = "grad_norm_fake_mean") -> float:
     return float(x.std() / x.mean())
 
 
-def quality_table(runs: list[Run]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+def quality_table(runs: list[StudyRun]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """Per dataset and method: every final metric over seeds (``spread``), the roughness of the loss
     curves, the variation of ‖∇D‖ along training, the steps trained and the diverged count."""
     table: dict[str, Any] = {}
@@ -118,7 +113,7 @@ def quality_table(runs: list[Run]) -> dict[str, dict[str, dict[str, dict[str, An
     return table
 
 
-def curves(runs: list[Run]) -> dict[str, dict[str, dict[int, list[dict]]]]:
+def curves(runs: list[StudyRun]) -> dict[str, dict[str, dict[int, list[dict]]]]:
     """Quality along training of every run: dataset -> method -> seed -> points (``tuning.curve``)."""
     from sngan.study.tuning import curve
 
@@ -130,7 +125,7 @@ def curves(runs: list[Run]) -> dict[str, dict[str, dict[int, list[dict]]]]:
     return out
 
 
-def _series(rs: list[Run], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _series(rs: list[StudyRun], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps, mean, min and max over seeds of a logged value."""
     steps = sorted({line["step"] for r in rs for line in r.log if line.get(key) is not None})
     if not steps:
@@ -156,7 +151,7 @@ LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"),
                ("w1_estimate", "W1 estimate E[D(real)] − E[D(fake)]"))
 
 
-def plot_losses(runs: list[Run], dataset: str, path: Path) -> None:
+def plot_losses(runs: list[StudyRun], dataset: str, path: Path) -> None:
     """The seed study's generator- and critic-loss figures, one panel per method (each on its own
     scale, so no method flattens another), mean over seeds with the min–max band, moving average."""
     plt = _plt()
@@ -194,7 +189,7 @@ CURVE_METRICS = {"mnist": (("fid", "FID (2000 samples)", True), ("class_kl_unifo
                          ("high_quality", "high-quality share", False))}
 
 
-def plot_quality_curves(runs: list[Run], dataset: str, path: Path) -> None:
+def plot_quality_curves(runs: list[StudyRun], dataset: str, path: Path) -> None:
     """Quality along training against CPU seconds of training and against generator steps, every
     method, mean over seeds with the min–max band."""
     plt = _plt()
@@ -226,7 +221,7 @@ def plot_quality_curves(runs: list[Run], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_final_samples(runs: list[Run], dataset: str, path: Path) -> None:
+def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path) -> None:
     """The last sample image of every method (seed 0), side by side and large."""
     plt = _plt()
     from PIL import Image
@@ -251,12 +246,12 @@ def plot_final_samples(runs: list[Run], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _first_seed(rs: list[Run]) -> Run:
+def _first_seed(rs: list[StudyRun]) -> StudyRun:
     """The run with the lowest seed: the one whose samples and σ curves a figure shows."""
     return min(rs, key=lambda r: r.seed)
 
 
-def plot_samples(runs: list[Run], dataset: str, path: Path) -> None:
+def plot_samples(runs: list[StudyRun], dataset: str, path: Path) -> None:
     """Sample images of seed 0 of each method at three points of training (first, middle, last)."""
     plt = _plt()
     from PIL import Image
@@ -284,7 +279,7 @@ def plot_samples(runs: list[Run], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_sigma(runs: list[Run], dataset: str, path: Path) -> None:
+def plot_sigma(runs: list[StudyRun], dataset: str, path: Path) -> None:
     """Per-layer σ of the critic's effective weights over training: reshaped kernel vs operator."""
     plt = _plt()
     by_label = groups(runs).get(dataset, {})

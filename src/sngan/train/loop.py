@@ -66,6 +66,12 @@ def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...
     return ResNetGenerator32(cfg.latent_dim, 2 * ch, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
 
 
+def memory_format(cfg: TrainConfig, input_shape: tuple[int, ...]) -> torch.memory_format:
+    """channels-last for image models when the config asks (8-18% faster critic steps on a CPU,
+    interleaved measurement, issue 8). Loaded models use it too: same layout, bit-identical outputs."""
+    return torch.channels_last if cfg.channels_last and len(input_shape) == 3 else torch.contiguous_format
+
+
 def constraint_for(cfg: TrainConfig):
     """The config's Lipschitz constraint (``sngan.constraints``), not yet applied to a critic."""
     return make_constraint(cfg.method, clip_value=cfg.clip_value, gp_weight=cfg.gp_weight, gp_center=cfg.gp_center,
@@ -142,9 +148,7 @@ class Trainer:
         self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed, rank=self.dist.rank,
                                     world_size=self.dist.world_size)
         self.generator, self.critic, self.input_shape = build_models(self.cfg)
-        # channels-last: 8-18% faster critic steps on this CPU (interleaved measurement, issue 8)
-        self._layout = (torch.channels_last if self.cfg.channels_last and len(self.input_shape) == 3
-                        else torch.contiguous_format)
+        self._layout = memory_format(self.cfg, self.input_shape)
         if self._layout is torch.channels_last:
             self.generator.to(memory_format=self._layout)
             self.critic.to(memory_format=self._layout)
