@@ -84,7 +84,7 @@ def test_only_working_subcommands_are_exposed():
     from sngan.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"train", "eval", "study", "report", "data", "certify"}
+    assert set(sub.choices) == {"train", "eval", "sample", "study", "report", "data", "certify"}
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"]])

@@ -171,7 +171,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         fetch_mnist(verbose=True)
     print(f"study: {out}/report.html is written when the first runs finish and refreshed as the rest do",
           flush=True)
-    p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None)
+    p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None,
+                  tensorboard=args.tensorboard)
     from sngan.study.report import build_report
 
     report = build_report(out)
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_path, default=None, help="study directory (default runs/study-PRESET)")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores)")
     p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="every run also writes TensorBoard event files (tensorboard --logdir STUDY/runs)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_study)
 

@@ -19,6 +19,7 @@ To run on a cluster, give every run its own job: ``sngan study --plan STUDY`` pr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -295,19 +296,20 @@ class _Reporter:
 
 
 def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = None, jobs: int | None = None,
-              progress: bool | None = None, live_report: bool = True) -> StudyPlan:
+              progress: bool | None = None, live_report: bool = True, tensorboard: bool = False) -> StudyPlan:
     """Run (or continue) every run of the study; at most ``jobs`` worker processes at a time. With
-    ``live_report`` the report is rebuilt as runs finish, so it can be read while the rest train."""
+    ``live_report`` the report is rebuilt as runs finish, so it can be read while the rest train;
+    ``tensorboard``: every run also writes TensorBoard event files (``tensorboard --logdir STUDY/runs``)."""
     from sngan.train.lock import DirectoryLock
 
     study_dir = Path(study_dir)
     per_ds = seeds_per_dataset(preset, seeds)
     with DirectoryLock(study_dir, "sngan study", kind="study"):  # one study process per directory
-        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report)
+        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report, tensorboard)
 
 
 def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str, int], jobs: int | None,
-               progress: bool | None, live_report: bool) -> StudyPlan:
+               progress: bool | None, live_report: bool, tensorboard: bool = False) -> StudyPlan:
     meta_file = study_dir / "study.json"
     if meta_file.exists():
         try:
@@ -333,7 +335,12 @@ def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str
     reporter = _Reporter(study_dir, live_report)
     if len(todo) < len(p.runs):
         reporter.request()
-    work = [Job(study_dir / s.rel_dir, s.config(), s.eval_samples, f"{s.dataset}-{s.label}-seed{s.seed}") for s in todo]
+    if tensorboard:
+        from sngan.train.tensorboard import check_available
+
+        check_available()
+    work = [Job(study_dir / s.rel_dir, dataclasses.replace(s.config(), tensorboard=tensorboard), s.eval_samples,
+                f"{s.dataset}-{s.label}-seed{s.seed}") for s in todo]
     try:
         failures = run_jobs(work, parallel, study_dir / "logs", "study runs", show, lambda job: reporter.request(),
                             total=len(p.runs), status=reporter.status)

@@ -64,6 +64,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     eval_every: int = 0                 # metrics during training (sngan.metrics registry)
     eval_samples: int = 2000
+    tensorboard: bool = False           # also write RUN/tensorboard event files (needs sngan[tensorboard])
     threads: int = 0                    # torch threads (0 = leave torch's default)
     precision: str = "fp32"             # fp32 | bf16 | auto (bf16 where the hardware has native bf16; resolved
                                         # when the config is made). bf16: autocast for the networks; σ, the

@@ -34,12 +34,13 @@ from sngan.train.distributed import DistInfo, any_rank, average_gradients, barri
 from sngan.train.lock import LOCK_FILE, DirectoryLock
 from sngan.train.logging import LOG, JsonlLog, make_progress
 from sngan.train.samples import save_image_grid, save_toy_scatter
+from sngan.train.tensorboard import TensorBoardLog, check_available
 
 CONFIG = "config.json"
 STATUS = "status.json"
 SAMPLES = "samples"
 # Resuming may change these fields; any other difference from the stored config is an error.
-RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every")
+RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard")
 
 
 class Interrupted(Exception):
@@ -138,6 +139,9 @@ class Trainer:
             raise
 
     def _setup(self, resume: bool) -> None:
+        self.tensorboard: TensorBoardLog | None = None
+        if self.cfg.tensorboard and self.dist.is_main and not self.read_only:
+            check_available()  # before anything is written
         self._prepare_run_dir(resume)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
@@ -173,6 +177,8 @@ class Trainer:
             self._restore()
         else:
             self._create_run_dir()
+        if self.cfg.tensorboard and self.dist.is_main and not self.read_only:
+            self.tensorboard = TensorBoardLog(self.run_dir, purge_step=self.step + 1 if resume else None)
 
     # -- run directory -------------------------------------------------------------------------
 
@@ -398,6 +404,8 @@ class Trainer:
             save_toy_scatter(real, samples, self.critic, path, title=f"{self.cfg.method} step {self.step}")
         else:
             save_image_grid(samples, path)
+        if self.tensorboard is not None:
+            self.tensorboard.image(path, self.step)
         return path
 
     # -- the loop --------------------------------------------------------------------------------
@@ -440,6 +448,8 @@ class Trainer:
         finally:
             bar.close()
             self.log.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             self.release()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
@@ -487,6 +497,8 @@ class Trainer:
         if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
             record["metrics"] = self.evaluate(self)
         self.log.write(record)
+        if self.tensorboard is not None:
+            self.tensorboard.write(record)
         if cfg.sample_every and (self.step % cfg.sample_every == 0 or last):
             self.write_samples()
         if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 or last:
