@@ -71,12 +71,60 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    from sngan.train.config import parse_overrides, resolve
+# Flags of `sngan train` that name a config field; only the ones the user typed take part in a resume.
+_TRAIN_FLAGS = ("method", "dataset", "loss", "steps", "seed", "preset")
 
-    preset = args.preset or "paper"
-    return resolve(args.method, args.dataset, preset, parse_overrides(args.set), loss=args.loss, steps=args.steps,
-                   seed=args.seed)
+
+def _typed(args: argparse.Namespace) -> dict:
+    """The config fields the user typed, as flags or ``--set`` (a ``--set`` that contradicts a typed
+    flag is an error: which one would win is not obvious)."""
+    from sngan.train.config import parse_overrides
+
+    flags = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    sets = parse_overrides(args.set)
+    for key, value in sets.items():
+        if key in flags and flags[key] != value:
+            raise UserError(f"--set {key}={value} contradicts --{key} {flags[key]}; give it once")
+    return {**sets, **flags}
+
+
+def _train_config(args: argparse.Namespace, typed: dict):
+    from sngan.train.config import resolve
+
+    missing = [f"--{k}" for k in ("method", "dataset") if k not in typed]
+    if missing:
+        raise UserError(f"the following arguments are required: {', '.join(missing)} "
+                        "(or --resume --out DIR to continue a run)")
+    explicit = {k: typed[k] for k in ("loss", "steps", "seed") if k in typed}
+    overrides = {k: v for k, v in typed.items() if k not in _TRAIN_FLAGS}
+    return resolve(typed["method"], typed["dataset"], typed.get("preset", "paper"), overrides, **explicit)
+
+
+def _resume_config(out, typed: dict):
+    """The stored run's config with the typed changes that a resume may make (more steps, logging);
+    any other typed value that differs from the run's is an error naming it."""
+    import dataclasses
+
+    from sngan.train.loop import RESUMABLE_CHANGES
+    from sngan.train.run import Run
+
+    run = Run(out)
+    stored = run.config
+    changes = {}
+    for key, value in typed.items():
+        if getattr(stored, key) == value:
+            continue
+        flag = f"--{key} {value}" if key in _TRAIN_FLAGS else f"--set {key}={value}"
+        if key not in RESUMABLE_CHANGES:
+            raise UserError(f"--resume: {flag} differs from the run's {key}={getattr(stored, key)!r} "
+                            f"({out}/config.json); leave it out to continue the run, or start a new one with "
+                            "another --out")
+        changes[key] = value
+    steps = changes.get("steps", stored.steps)
+    if steps < run.step:
+        raise UserError(f"--steps {steps}: the run is already at step {run.step}; ask for more steps or leave "
+                        "--steps out")
+    return dataclasses.replace(stored, **changes).validate(), run
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -84,17 +132,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from sngan.train import Trainer
 
-    cfg = _train_config(args)
+    typed = _typed(args)
+    if args.resume:
+        if args.out is None and not {"method", "dataset"} <= set(typed):
+            raise UserError("--resume needs --out DIR (the run directory to continue)")
+        out = Path(args.out or _default_out(typed))
+        cfg, run = _resume_config(out, typed)
+        note = None if run.checkpoints else f"{out} has no checkpoint yet: training it from step 0 with its stored " \
+                                            "config"
+    else:
+        from sngan.train.checkpoint import list_checkpoints
+
+        cfg = _train_config(args, typed)
+        out = Path(args.out or _default_out(typed, cfg))
+        note = (f"{out} holds a run that died before its first checkpoint: starting it over"
+                if (out / "config.json").is_file() and not list_checkpoints(out) else None)
     if args.dry_run:
         print(cfg.to_json())
         return 0
     from sngan.train.distributed import init_from_env, shutdown
 
-    out = Path(args.out or f"runs/{cfg.method}-{cfg.dataset}-seed{cfg.seed}")
     info = init_from_env()  # torchrun sets WORLD_SIZE / RANK; a plain run is one process
     try:
         trainer = Trainer(cfg, out, resume=args.resume, progress=True if args.progress else None,
                           evaluate=_evaluator_for(cfg), dist=info)
+        if note and info.is_main:
+            print(note, file=sys.stderr)
         last = trainer.fit()
     finally:
         shutdown(info)
@@ -105,6 +168,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"W1 estimate {last['w1_estimate']:.4f}")
     print(f"run finished: {out}")
     return 0
+
+
+def _default_out(typed: dict, cfg=None) -> str:
+    seed = cfg.seed if cfg is not None else typed.get("seed", 0)
+    return f"runs/{typed['method']}-{typed['dataset']}-seed{seed}"
 
 
 def _evaluator_for(cfg):
@@ -195,8 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train one GAN run (resumable)")
-    p.add_argument("--method", required=True, choices=["clip", "gp", "sn", "none"])
-    p.add_argument("--dataset", required=True, choices=["mnist", "ring8", "grid25", "swissroll", "cifar10", "folder"])
+    p.add_argument("--method", default=None, choices=["clip", "gp", "sn", "none"],
+                   help="required for a new run (a resumed run knows its own)")
+    p.add_argument("--dataset", default=None, choices=["mnist", "ring8", "grid25", "swissroll", "cifar10", "folder"],
+                   help="required for a new run")
     p.add_argument("--loss", choices=["wasserstein", "hinge", "bce"], default=None,
                    help="default: the preset's (paper sn: hinge; others: wasserstein)")
     p.add_argument("--steps", type=int, default=None, help="generator updates")
@@ -207,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper (default): each method with its paper's settings; same-budget: equal optimizer, "
                         "loss and critic updates; tuned: each method's best point of the equal-effort search")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its newest checkpoint with its stored config (flags you "
+                        "type may only raise --steps or change logging)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_train)

@@ -9,6 +9,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from sngan.train.distributed import DistInfo, any_rank, average_gradients, barri
 from sngan.train.lock import LOCK_FILE, DirectoryLock
 from sngan.train.logging import LOG, JsonlLog, make_progress
 from sngan.train.samples import save_image_grid, save_toy_scatter
-from sngan.train.tensorboard import TensorBoardLog, check_available
+from sngan.train.tensorboard import TB_DIR, TensorBoardLog, check_available
 
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -124,6 +125,8 @@ class Trainer:
         self.evaluate = evaluate
         self._stop_signal: int | None = None
         # One writer per run directory, held until fit() ends (the kernel releases it if the process dies).
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise UserError(f"--out {self.run_dir} is a file; choose a directory path for the run")
         self._lock = DirectoryLock(self.run_dir) if self.dist.is_main and not read_only else None
         created = self._lock is not None and not self.run_dir.exists()
         if self._lock is not None:
@@ -142,7 +145,7 @@ class Trainer:
         self.tensorboard: TensorBoardLog | None = None
         if self.cfg.tensorboard and self.dist.is_main and not self.read_only:
             check_available()  # before anything is written
-        self._prepare_run_dir(resume)
+        restore = self._prepare_run_dir(resume)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
@@ -173,7 +176,7 @@ class Trainer:
         self.step = 0
         self._bn_calibrated_at: int | None = None  # the step the EMA generator's BatchNorm was re-estimated at
         self.log = JsonlLog(self.run_dir / LOG)
-        if resume:
+        if restore:
             self._restore()
         else:
             self._create_run_dir()
@@ -182,12 +185,16 @@ class Trainer:
 
     # -- run directory -------------------------------------------------------------------------
 
-    def _prepare_run_dir(self, resume: bool) -> None:
+    def _prepare_run_dir(self, resume: bool) -> bool:
+        """Check the run directory; returns whether there is a checkpoint to restore. A resumed run with
+        no checkpoint yet (it died before its first) starts again from step 0 with its stored config."""
         d = self.run_dir
         if resume:
             if not (d / CONFIG).exists():
                 raise CheckpointError(f"nothing to resume: {d} holds no run (no {CONFIG})")
-            stored = from_dict(json.loads((d / CONFIG).read_text()))
+            from sngan.train.run import read_config
+
+            stored = read_config(d)
             for key, value in stored.to_dict().items():
                 if key not in RESUMABLE_CHANGES and getattr(self.cfg, key) != value:
                     raise ConfigError(f"--resume: {key}={getattr(self.cfg, key)!r} differs from the run's "
@@ -195,16 +202,29 @@ class Trainer:
             if self.dist.is_main and not self.read_only:
                 ckpt.remove_temporary(d)
             if not ckpt.list_checkpoints(d):
-                raise CheckpointError(f"nothing to resume: {d} has no checkpoint yet")
-            return
-        if self.dist.is_main and d.exists() and (not d.is_dir() or any(p.name != LOCK_FILE for p in d.iterdir())):
-            raise UserError(f"{d} already holds files; pass --resume to continue that run or choose another --out")
+                if self.read_only:
+                    raise CheckpointError(f"{d} has no checkpoint yet")
+                return False
+            return True
+        if self.dist.is_main and d.exists() and any(p.name != LOCK_FILE for p in d.iterdir()):
+            if (d / CONFIG).exists() and not ckpt.list_checkpoints(d):
+                return False  # a run that died before its first checkpoint: nothing to lose, start it over
+            if (d / CONFIG).exists():
+                raise UserError(f"{d} already holds a run; `sngan train --resume --out {d}` continues it, or "
+                                "choose another --out")
+            raise UserError(f"{d} already holds files that are not a run; choose another --out")
+        return False
 
     def _create_run_dir(self) -> None:
-        # Created only once everything loaded, so a failed start leaves no half-made run behind.
+        # Created only once everything loaded, so a failed start leaves no half-made run behind. A run
+        # that died before its first checkpoint starts over here: its log and samples go.
         if self.dist.is_main:
             d = self.run_dir
             try:
+                self.log.truncate_after(0)
+                for stale in (d / SAMPLES).glob("step-*.png"):
+                    stale.unlink()
+                shutil.rmtree(d / TB_DIR, ignore_errors=True)
                 (d / SAMPLES).mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(d / CONFIG, self.cfg.to_json().encode())
             except OSError as e:
