@@ -20,12 +20,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
+    import math
+
     import torch
 
     from sngan.certify import format_table, normalize_critic
     from sngan.lipschitz import layer_sigmas, lower_bound, upper_bound
     from sngan.models import MnistCritic
 
+    if not (math.isfinite(args.width) and 1 / 64 <= args.width <= 8):
+        raise UserError(f"--width {args.width}: must be between 1/64 and 8 (1 = the paper's critic)")
+    if not 0 <= args.ascent_steps <= 10_000:
+        raise UserError(f"--ascent-steps {args.ascent_steps}: must be between 0 and 10000")
+    if not 0 <= args.seed < 2**63:
+        raise UserError(f"--seed {args.seed}: must be between 0 and 2^63 - 1")
     torch.manual_seed(args.seed)
     shape = (1, 28, 28)
     base = MnistCritic(width=args.width)
@@ -108,6 +116,10 @@ def _resume_config(out, typed: dict):
     from sngan.train.loop import RESUMABLE_CHANGES
     from sngan.train.run import Run
 
+    if not out.is_dir():
+        raise UserError(f"nothing to resume: {out} " + ("is a file" if out.exists() else "does not exist"))
+    if not (out / "config.json").exists():
+        raise UserError(f"nothing to resume: {out} holds no run (no config.json)")
     run = Run(out)
     stored = run.config
     changes = {}
@@ -186,9 +198,13 @@ def _evaluator_for(cfg):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from sngan.metrics.run import METRICS_FILE, evaluate_run
+    from sngan.metrics.run import check_samples, evaluate_run, write_metrics
+    from sngan.train.run import Run
 
-    result = evaluate_run(args.run_dir, n_samples=args.samples, seed=args.seed)
+    check_samples(args.samples)
+    Run(args.run_dir).checkpoint()  # a missing run or checkpoint fails before any work
+    result = evaluate_run(args.run_dir, n_samples=args.samples, seed=args.seed, write=False,
+                          progress=True if args.progress else None)
     print(f"{result['method']}/{result['dataset']} at step {result['step']} "
           f"({result['n_samples']} samples, seed {result['seed']}, {result['generator']}):")
     for key, value in result["metrics"].items():
@@ -196,7 +212,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {key:<24}{value:>12.4f}")
         elif isinstance(value, int) or value is None:
             print(f"  {key:<24}{value!s:>12}")
-    print(f"written: {args.run_dir}/{METRICS_FILE}")
+    by_reason: dict[str, list[str]] = {}
+    for name, why in result["absent"].items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        print(f"  not computed: {', '.join(names)} — {why}")
+    sys.stdout.flush()
+    try:
+        path = write_metrics(args.run_dir, result)
+    except OSError as e:
+        raise UserError(f"the metrics above could not be written to {args.run_dir}/metrics.json "
+                        f"({e.strerror or e})") from None
+    print(f"written: {path}")
     return 0
 
 
@@ -308,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=_path)
     p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("sample", help="samples of a trained run: a PNG grid, a PNG folder (for FID tools), "
@@ -347,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"sngan: error: {e}", file=sys.stderr)
         return 3 if isinstance(e, TrainingDiverged) else 2
+    except BrokenPipeError:
+        # the reader went away (`sngan certify | head -1`): stop quietly, as other Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         from sngan.train import Interrupted
 

@@ -264,9 +264,20 @@ def operator_norm(
         σ_max as a Python float. Verified against the SVD of the dense Jacobian and, for circular
         padding, against the FFT formula of Sedghi et al. 2019 (see tests/test_spectral.py).
     """
+    _tell_operator_sn(module, input_shape)
     return operator_norm_of_weight(
         module, module.weight, input_shape, n_iter=n_iter, tol=tol, dtype=dtype, method=method, seed=seed
     )
+
+
+def _tell_operator_sn(module: nn.Module, input_shape: Sequence[int]) -> None:
+    """An operator-mode spectral norm that has not seen a forward yet learns its input shape here, as it
+    would on its first forward (``module.weight`` needs it to be W/σ)."""
+    plists = getattr(module, "parametrizations", None)
+    for plist in (plists.values() if plists is not None else ()):
+        for p in plist:
+            if getattr(p, "mode", None) == "operator" and not p.shape_known:
+                p.set_input_shape(plist.original.detach(), input_shape)
 
 
 def circular_conv2d_singular_values(weight: Tensor, n: int) -> Tensor:

@@ -103,11 +103,19 @@ def _modes(ctx: EvalContext) -> dict:
 
 @register_metric("wasserstein1", "toy")
 def _w1(ctx: EvalContext) -> dict:
-    out = {"w1_exact": wasserstein1_exact(ctx.real, ctx.fake)}
-    if ctx.critic is not None:
-        with torch.no_grad():
-            out["w1_critic"] = (ctx.critic(ctx.real).mean() - ctx.critic(ctx.fake).mean()).item()
-    return out
+    return {"w1_exact": wasserstein1_exact(ctx.real, ctx.fake)}
+
+
+@register_metric("critic_w1", "critic")
+def _critic_w1(ctx: EvalContext) -> dict:
+    """The critic's estimate of W1 on held-out real vs generated data, E[D(real)] - E[D(fake)] (a lower
+    bound on W1 times the critic's Lipschitz constant): needs no feature extractor, so every dataset has it."""
+    if ctx.critic is None:
+        return {}
+    with torch.no_grad():
+        scores = [torch.cat([ctx.critic(x[i:i + 500]).float() for i in range(0, len(x), 500)]).mean()
+                  for x in (ctx.real, ctx.fake)]
+    return {"w1_critic": (scores[0] - scores[1]).item()}
 
 
 @register_metric("lipschitz", "critic")
@@ -130,31 +138,51 @@ def _lipschitz(ctx: EvalContext) -> dict:
 
 
 def metrics_for(dataset: str) -> list[str]:
-    """The registered metric names that fit a dataset."""
+    """The registered metric names that fit a dataset: the critic's metrics (Lipschitz bracket, ‖∇D‖
+    statistics, the critic's W1 estimate) for every dataset; sample-quality metrics where sngan has an
+    evaluator (MNIST's classifier, the toys' known modes)."""
     kinds = {"critic"} | ({"toy"} if dataset in ("ring8", "grid25", "swissroll") else {"image"} if dataset == "mnist"
                           else set())
     return [name for name, m in METRICS.items() if m.kind in kinds]
 
 
-def real_reference(dataset: str, n: int, seed: int = 0) -> Tensor:
-    """Held-out real data to compare samples with: MNIST test images, or fresh toy points."""
-    from sngan.data import load_mnist, to_model_range, toy
+def absent_metrics(dataset: str) -> dict[str, str]:
+    """Metric name → why it is not computed for ``dataset`` (and how to get it)."""
+    if dataset in ("mnist", "ring8", "grid25", "swissroll"):
+        return {}
+    why = (f"no sample-quality evaluator for {dataset}: sngan's image metrics use a classifier trained on MNIST "
+           "digits. Export samples with `sngan sample RUN_DIR --n 10000 --out DIR` and compare DIR with your real "
+           "images in pytorch-fid, clean-fid or torch-fidelity (they read a PNG folder)")
+    return {name: why for name, m in METRICS.items() if m.kind == "image"}
 
-    if dataset == "mnist":
-        images, _ = load_mnist("test")
-        idx = np.random.default_rng(seed).permutation(len(images))[:n]
-        return to_model_range(images[np.sort(idx)])
+
+def real_reference(dataset: str, n: int, seed: int = 0, *, data_dir: str | None = None, image_size: int = 32,
+                   channels: int = 3) -> Tensor:
+    """Real data to compare samples with: MNIST test images, fresh toy points, CIFAR-10's test batch, or
+    (a folder has no held-out split) a seeded random choice of the folder's images."""
+    from sngan.data import load_cifar10, load_image_folder, load_mnist, to_model_range, toy
+
     if dataset in ("ring8", "grid25", "swissroll"):
         return toy(dataset, n, seed=10_000 + seed)
-    raise ValueError(f"no evaluation reference for dataset {dataset!r}")
+    if dataset == "mnist":
+        images, _ = load_mnist("test")
+    elif dataset == "cifar10" and data_dir:
+        images, _ = load_cifar10(data_dir, "test")
+    elif dataset == "folder" and data_dir:
+        images = load_image_folder(data_dir, image_size, channels)
+    else:
+        raise ValueError(f"no evaluation reference for dataset {dataset!r} without data_dir")
+    idx = np.random.default_rng(seed).permutation(len(images))[:n]
+    return to_model_range(images[np.sort(idx)])
 
 
 def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names: list[str] | None = None,
              real: Tensor | None = None, seed: int = 0,
-             real_features: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+             real_features: tuple[np.ndarray, np.ndarray] | None = None,
+             on_metric: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the named metrics (default: all that fit ``dataset``) on samples ``fake``. ``real_features``:
     the evaluator's (features, logits) of ``real`` when already known (they are the same at every
-    evaluation point of a run)."""
+    evaluation point of a run). ``on_metric(name)`` is called as each metric finishes (progress)."""
     names = names or metrics_for(dataset)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
@@ -173,6 +201,8 @@ def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names:
         out: dict[str, Any] = {}
         for name in names:
             out.update(METRICS[name].fn(ctx))
+            if on_metric is not None:
+                on_metric(name)
     finally:
         if critic is not None:
             critic.train(was)
@@ -185,15 +215,15 @@ def training_evaluator(cfg, names: list[str] | None = None) -> Callable:
 
     def hook(trainer) -> dict:
         fake = trainer.sample(cfg.eval_samples)
-        real = _cached_reference(cfg.dataset, len(fake))
+        real = _cached_reference(cfg.dataset, len(fake), cfg.data_dir, cfg.image_size, cfg.channels)
         feats = reference_features(real) if cfg.dataset == "mnist" else None
         return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=real, real_features=feats)
     return hook
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_reference(dataset: str, n: int) -> Tensor:
-    return real_reference(dataset, n)
+def _cached_reference(dataset: str, n: int, data_dir: str | None, image_size: int, channels: int) -> Tensor:
+    return real_reference(dataset, n, data_dir=data_dir, image_size=image_size, channels=channels)
 
 
 _FEATURES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -236,7 +266,8 @@ def reference_features(real: Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = [
-    "METRICS", "EvalContext", "Metric", "MnistEvaluator", "class_coverage", "evaluate", "fid", "frechet_distance",
+    "METRICS", "EvalContext", "Metric", "MnistEvaluator", "absent_metrics", "class_coverage", "evaluate", "fid",
+    "frechet_distance",
     "high_quality", "inception_score", "kid", "metrics_for", "mnist_evaluator", "modes_covered", "prdc",
     "real_reference", "reference_features", "register_metric", "training_evaluator", "wasserstein1_exact",
 ]

@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from sngan.metrics.evaluator import mnist_evaluator
 
 
-def _check_images(images: Tensor, name: str) -> Tensor:
-    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1:] != (1, 28, 28):
-        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-        raise ValueError(f"{name}: expected images float [N, 1, 28, 28] in [-1, 1], got {shape}")
-    if len(images) < 2:
-        raise ValueError(f"{name}: need at least 2 images, got {len(images)}")
-    return images.float()
+ACCEPTED = ("MNIST images as uint8 (0-255) or floats in [-1, 1], shaped [N, 28, 28], [N, 1, 28, 28] or "
+            "[N, 28, 28, 1] (NHWC), as a tensor or a numpy array")
+
+
+def as_model_images(images, name: str = "images") -> Tensor:
+    """What the data loaders, ``sngan sample`` and a generator produce → float [N, 1, 28, 28] in [-1, 1].
+
+    uint8 is mapped by x/127.5 - 1 (as the training data); floats must already be in [-1, 1] — they are
+    refused otherwise, never rescaled (a [0, 1] or [0, 255] float array is ambiguous)."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images) if images.flags.writeable else images.copy())
+    if not torch.is_tensor(images):
+        raise ValueError(f"{name}: expected {ACCEPTED}; got {type(images).__name__}")
+    x = images.detach().cpu()
+    if x.ndim == 3 and x.shape[1:] == (28, 28):
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1:] == (28, 28, 1):
+        x = x.permute(0, 3, 1, 2)
+    if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
+        raise ValueError(f"{name}: expected {ACCEPTED}; got {str(x.dtype).replace('torch.', '')} "
+                         f"{list(x.shape)}")
+    if x.dtype == torch.uint8:
+        x = x.float().div_(127.5).sub_(1.0)
+    elif x.is_floating_point():
+        x = x.float()
+        if not torch.isfinite(x).all() or x.numel() and (x.min() < -1 or x.max() > 1):
+            lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 0.0)
+            raise ValueError(f"{name}: float images must be finite and in [-1, 1] (got values in [{lo:g}, {hi:g}]); "
+                             "pass uint8 for 0-255 images, or map [0, 1] floats with x * 2 - 1")
+    else:
+        raise ValueError(f"{name}: expected {ACCEPTED}; got dtype {str(x.dtype).replace('torch.', '')}")
+    if len(x) < 2:
+        raise ValueError(f"{name}: need at least 2 images, got {len(x)}")
+    return x
 
 
 @torch.no_grad()
-def features_and_logits(images: Tensor, batch_size: int = 500, name: str = "images") -> tuple[Tensor, Tensor]:
-    """(features [N, 128] float64, logits [N, 10] float64) of the shipped evaluator."""
-    images = _check_images(images, name)
+def features_and_logits(images, batch_size: int = 500, name: str = "images") -> tuple[Tensor, Tensor]:
+    """(features [N, 128] float64, logits [N, 10] float64) of the shipped evaluator; ``images`` in any
+    form ``as_model_images`` accepts."""
+    images = as_model_images(images, name)
     model = mnist_evaluator()
     feats, logits = [], []
     for i in range(0, len(images), batch_size):

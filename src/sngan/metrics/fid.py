@@ -31,7 +31,8 @@ def fid_from_features(fa: np.ndarray, fb: np.ndarray) -> float:
 
 
 def fid(images_a: Tensor, images_b: Tensor) -> float:
-    """FID between two image sets (float [N,1,28,28] in [-1,1]) in the shipped evaluator's features."""
+    """FID between two image sets in the shipped evaluator's features. Images: uint8 or floats in [-1, 1],
+    [N, 28, 28], [N, 1, 28, 28] or NHWC (``sngan.data.load_mnist``, ``sngan sample``, a generator)."""
     fa, _ = features_and_logits(images_a, name="images_a")
     fb, _ = features_and_logits(images_b, name="images_b")
     return fid_from_features(fa.numpy(), fb.numpy())

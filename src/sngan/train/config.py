@@ -115,7 +115,7 @@ class TrainConfig:
         need(self.channels in (1, 3), "channels", "must be 1 or 3")
         for key in ("lr_d", "lr_g", "clip_value", "width"):
             v = getattr(self, key)
-            need(math.isfinite(v) and 0 < v <= 1e3, key, "must be a finite number > 0")
+            need(math.isfinite(v) and 0 < v <= 1e3, key, "must be in (0, 1000]")
         for key in ("beta1", "beta2", "ema"):
             v = getattr(self, key)
             need(math.isfinite(v) and 0 <= v < 1, key, "must be in [0, 1)")
@@ -272,8 +272,11 @@ _FIELDS = {f.name: f for f in fields(TrainConfig)}
 def parse_value(key: str, text: str) -> Any:
     """Parse ``text`` as the type of field ``key`` (no eval: ints, floats, bools, strings)."""
     if key not in _FIELDS:
-        close = [k for k in _FIELDS if k.startswith(key[:3])]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        import difflib
+
+        close = difflib.get_close_matches(key, list(_FIELDS), n=3, cutoff=0.6) if key else []
+        hint = (f" (did you mean {', '.join(close)}?)" if close
+                else "; `sngan train --method M --dataset D --dry-run` lists every key")
         raise ConfigError(f"unknown config key {key!r}{hint}")
     default = _FIELDS[key].default
     kind = type(default) if default is not None else str
@@ -332,6 +335,11 @@ def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
     """A config back from its JSON (a run directory's config.json)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a JSON object of keys and values, not {type(data).__name__}")
+    wrong = next((k for k, v in data.items() if k in _FIELDS and not _type_fits(k, v)), None)
+    if wrong is not None:
+        raise ConfigError(f"{wrong}={data[wrong]!r}: expected {_kind(wrong).__name__}")
     unknown = set(data) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"config has unknown key {sorted(unknown)[0]!r}")
@@ -339,6 +347,22 @@ def from_dict(data: dict[str, Any]) -> TrainConfig:
         return TrainConfig(**data).validate()
     except TypeError as e:
         raise ConfigError(f"invalid config: {e}") from None
+
+
+def _kind(key: str) -> type:
+    default = _FIELDS[key].default
+    return type(default) if default is not None else str
+
+
+def _type_fits(key: str, value: Any) -> bool:
+    kind = _kind(key)
+    if key == "data_dir":
+        return value is None or isinstance(value, str)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -349,6 +373,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
         key = key.strip().replace("-", "_")
+        if not key:
+            raise ConfigError(f"--set {item!r}: the key is missing (expected key=value)")
         out[key] = parse_value(key, text.strip())
     return out
 

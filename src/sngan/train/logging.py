@@ -70,11 +70,47 @@ def read_log_lines(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def make_progress(total: int, initial: int, desc: str, enabled: bool | None):
-    """A tqdm bar (rate and ETA) on stderr; ``enabled=None`` = only when stderr is a terminal."""
+def make_progress(total: int, initial: int, desc: str, enabled: bool | None, unit: str = "it"):
+    """A tqdm bar (rate and ETA) on stderr. ``enabled=None``: the bar on a terminal; elsewhere (a log
+    file, a pipe) a plain line every 30 s once a job has run for 10 s, so short jobs print nothing."""
     from tqdm import tqdm
 
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, unit="it", dynamic_ncols=True,
+    if enabled is None and not sys.stderr.isatty():
+        return LineProgress(total, initial, desc, unit)
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, unit=unit, dynamic_ncols=True,
                 smoothing=0.05, mininterval=0.5)
+
+
+class LineProgress:
+    """The progress bar's interface, written as occasional plain lines (no carriage returns)."""
+
+    def __init__(self, total: int, initial: int, desc: str, unit: str = "it", first: float = 10.0,
+                 every: float = 30.0) -> None:
+        import time
+
+        self.total, self.n, self.desc, self.unit = total, initial, desc, unit
+        self._start_n, self._t0 = initial, time.monotonic()
+        self._next, self._every = self._t0 + first, every
+        self.postfix = ""
+
+    def update(self, k: int = 1) -> None:
+        import time
+
+        self.n += k
+        now = time.monotonic()
+        if now >= self._next and self.n < self.total:
+            self._next = now + self._every
+            rate = (self.n - self._start_n) / max(now - self._t0, 1e-9)
+            eta = (self.total - self.n) / rate if rate > 0 else float("inf")
+            eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
+            print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({100 * self.n / self.total:.0f}%), "
+                  f"{rate:.3g} {self.unit}/s, ETA {eta_text}{self.postfix}", file=sys.stderr, flush=True)
+
+    def set_postfix(self, refresh: bool = False, **values: Any) -> None:
+        self.postfix = "  " + " ".join(f"{k}={v}" for k, v in values.items())
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.postfix = f"  {text}"
+
+    def close(self) -> None:
+        pass

@@ -212,8 +212,7 @@ def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, ste
     generator = run.generator(c, ema)
     cfg = c.config
     batch_size = batch_size or (10_000 if toy else 500)
-    bar = make_progress(n, 0, f"sample {cfg.method}/{cfg.dataset}", progress)
-    bar.unit = "sample"
+    bar = make_progress(n, 0, f"sample {cfg.method}/{cfg.dataset}", progress, unit="sample")
 
     def batches():
         for z in sampling.noise_batches(n, cfg.latent_dim, seed, batch_size):
