@@ -104,3 +104,94 @@ def test_train_offers_every_preset():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     preset = next(a for a in sub.choices["train"]._actions if a.dest == "preset")
     assert list(preset.choices) == list(PRESETS)
+
+
+# -- every command, every flag: generated bad values -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from sngan.train import Trainer
+
+    run = tmp_path_factory.mktemp("bad-input") / "run"
+    Trainer(resolve("gp", "ring8", "tiny"), run).fit()
+    return run
+
+
+def _snapshot(directory):
+    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+_words = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+                 max_size=10).filter(lambda t: not _is_number(t))
+_negative = st.integers(max_value=-1).map(str)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return text.strip().lower() in ("true", "false", "yes", "no", "on", "off", "none", "")
+
+
+_NUMERIC_KEYS = [k for k, f in TrainConfig.__dataclass_fields__.items()
+                 if f.type in ("int", "float", "bool") and k not in ("threads",)]
+_BAD_ARGS = {
+    "train": st.one_of(
+        st.tuples(st.just("--steps"), st.one_of(st.integers(max_value=0).map(str), _words)),
+        st.tuples(st.just("--seed"), st.one_of(_negative, _words)),
+        st.tuples(st.sampled_from(["--preset", "--loss", "--method", "--dataset"]), _words),
+        st.tuples(st.just("--set"), st.builds("{}={}".format, st.sampled_from(FIELDS), st.one_of(
+            _words, _negative, st.sampled_from(["nan", "inf", "-inf", "1e999", "0", "-0", "1e30"])))),
+        st.tuples(st.just("--set"), st.builds("{}={}".format, _words, st.text(max_size=5)))),
+    "resume": st.tuples(st.just("--set"), st.builds("{}={}".format, st.sampled_from(_NUMERIC_KEYS), _words)),
+    "eval": st.one_of(
+        st.tuples(st.just("--samples"), st.one_of(st.integers(max_value=49).map(str),
+                                                   st.integers(min_value=10**6 + 1).map(str), _words)),
+        st.tuples(st.just("--seed"), st.one_of(_negative, _words))),
+    "sample": st.one_of(
+        st.tuples(st.just("--n"), st.one_of(st.integers(max_value=0).map(str),
+                                            st.integers(min_value=10**7 + 1).map(str), _words)),
+        st.tuples(st.just("--seed"), st.one_of(_negative, _words)),
+        st.tuples(st.just("--step"), st.one_of(st.integers().filter(lambda s: s not in (2, 4)).map(str), _words)),
+        st.tuples(st.just("--out"), st.builds("{}.{}".format, st.just("x"), st.sampled_from(
+            ["jpg", "txt", "gif", "pt", "pdf"])))),
+    "certify": st.one_of(
+        st.tuples(st.just("--width"), st.one_of(
+            st.floats().filter(lambda w: not 1 / 64 <= w <= 8).map(repr), _words)),
+        st.tuples(st.just("--seed"), st.one_of(_negative, _words)),
+        st.tuples(st.just("--ascent-steps"), st.one_of(_negative, st.integers(min_value=10_001).map(str), _words))),
+    "report": st.sampled_from(["{run}", "{missing}", "{file}"]),
+}
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(list(_BAD_ARGS)), data=st.data())
+def test_generated_bad_values_for_every_command_are_one_line_and_touch_nothing(command, data, finished_run,
+                                                                              tmp_path_factory, capsys):
+    run = finished_run
+    scratch = tmp_path_factory.mktemp("scratch")
+    (scratch / "file").write_text("x")
+    bad = data.draw(_BAD_ARGS[command])
+    if command == "train":
+        argv = ["train", "--method", "gp", "--dataset", "ring8", "--preset", "tiny", "--out", str(run), *bad]
+    elif command == "resume":
+        argv = ["train", "--resume", "--out", str(run), *bad]
+    elif command == "eval":
+        argv = ["eval", str(run), *bad]
+    elif command == "sample":
+        argv = ["sample", str(run), "--out", str(scratch / "x.png"), *bad]
+        if bad[0] == "--out":
+            argv = ["sample", str(run), "--out", str(scratch / bad[1])]
+    elif command == "certify":
+        argv = ["certify", "--ascent-steps", "0", *bad]
+    else:
+        argv = ["report", bad.format(run=run, missing=scratch / "missing", file=scratch / "file")]
+    before = _snapshot(run)
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, (argv, err)
+    assert err.count("\n") == 1 and err.startswith("sngan: error: ") and "Traceback" not in err, (argv, err)
+    assert _snapshot(run) == before, argv
+    assert sorted(p.name for p in scratch.iterdir()) == ["file"], argv

@@ -8,6 +8,16 @@ import sys
 from sngan.errors import UserError
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r} (a whole number >= 0)") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"invalid seed {text} (a whole number between 0 and 2^63 - 1)")
+    return value
+
+
 def _path(text: str) -> str:
     if not text or "\x00" in text:
         raise argparse.ArgumentTypeError(f"invalid path {text!r}")
@@ -32,8 +42,6 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         raise UserError(f"--width {args.width}: must be between 1/64 and 8 (1 = the paper's critic)")
     if not 0 <= args.ascent_steps <= 10_000:
         raise UserError(f"--ascent-steps {args.ascent_steps}: must be between 0 and 10000")
-    if not 0 <= args.seed < 2**63:
-        raise UserError(f"--seed {args.seed}: must be between 0 and 2^63 - 1")
     torch.manual_seed(args.seed)
     shape = (1, 28, 28)
     base = MnistCritic(width=args.width)
@@ -246,6 +254,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     from sngan.study.runner import cluster_commands, plan, run_study
 
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be >= 1")
     out = Path(args.out or f"runs/study-{args.preset}")
     if args.plan:
         if (out / "cost.json").exists():
@@ -297,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=["wasserstein", "hinge", "bce"], default=None,
                    help="default: the preset's (paper sn: hinge; others: wasserstein)")
     p.add_argument("--steps", type=int, default=None, help="generator updates")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--out", type=_path, default=None, help="run directory (default runs/METHOD-DATASET-seedS)")
     p.add_argument("--preset", default=None,
                    choices=["paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tiny"],
@@ -334,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="metrics of a run's newest checkpoint -> RUN_DIR/metrics.json")
     p.add_argument("run_dir", type=_path)
     p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_eval)
 
@@ -345,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="x.png: a grid (toy: a scatter); DIR: one PNG per image; x.npz / x.npy: uint8 NHWC "
                         "(toy: float32 [N, 2]); x.csv: toy points")
     p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed writes the same bytes")
+    p.add_argument("--seed", type=_seed, default=0, help="noise seed: the same seed writes the same bytes")
     p.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the newest)")
     p.add_argument("--no-ema", action="store_true", help="the trained generator, not its EMA copy")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
@@ -359,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("certify", help="per-layer σ (reshaped kernel vs true operator) and Lipschitz "
                                        "bounds of the standard MNIST critic under each SN mode")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = the paper's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--ascent-steps", type=int, default=20, help="gradient-ascent steps of the lower bound")
     p.set_defaults(func=_cmd_certify)
     return parser

@@ -8,7 +8,6 @@ from torch import Tensor
 
 from sngan.metrics.evaluator import mnist_evaluator
 
-
 ACCEPTED = ("MNIST images as uint8 (0-255) or floats in [-1, 1], shaped [N, 28, 28], [N, 1, 28, 28] or "
             "[N, 28, 28, 1] (NHWC), as a tensor or a numpy array")
 

@@ -54,6 +54,22 @@ class DirectoryLock:
         self._fd = fd
         return self
 
+    def check_free(self) -> None:
+        """Raise the in-use UserError if another process holds the lock; changes nothing on disk (a
+        shared-lock probe, released at once)."""
+        try:
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: nobody holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise UserError(f"{self.directory} is in use by {owner}; wait for it to finish or stop it "
+                            f"(one writer per directory)") from None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is None:
             return

@@ -127,6 +127,9 @@ class Trainer:
         # One writer per run directory, held until fit() ends (the kernel releases it if the process dies).
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise UserError(f"--out {self.run_dir} is a file; choose a directory path for the run")
+        if not resume and self.dist.is_main and not read_only:
+            DirectoryLock(self.run_dir).check_free()
+            _refuse_to_overwrite(self.run_dir)  # before the lock: a refused start touches nothing
         self._lock = DirectoryLock(self.run_dir) if self.dist.is_main and not read_only else None
         created = self._lock is not None and not self.run_dir.exists()
         if self._lock is not None:
@@ -206,13 +209,8 @@ class Trainer:
                     raise CheckpointError(f"{d} has no checkpoint yet")
                 return False
             return True
-        if self.dist.is_main and d.exists() and any(p.name != LOCK_FILE for p in d.iterdir()):
-            if (d / CONFIG).exists() and not ckpt.list_checkpoints(d):
-                return False  # a run that died before its first checkpoint: nothing to lose, start it over
-            if (d / CONFIG).exists():
-                raise UserError(f"{d} already holds a run; `sngan train --resume --out {d}` continues it, or "
-                                "choose another --out")
-            raise UserError(f"{d} already holds files that are not a run; choose another --out")
+        if self.dist.is_main:
+            _refuse_to_overwrite(d)
         return False
 
     def _create_run_dir(self) -> None:
@@ -524,6 +522,18 @@ class Trainer:
         if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 or last:
             self.save()
         return record
+
+
+def _refuse_to_overwrite(d: Path) -> None:
+    """A new run may go into a missing or empty directory, or one whose run died before its first
+    checkpoint (nothing to lose: it starts over); anything else is refused, before it is touched."""
+    if d.exists() and any(p.name != LOCK_FILE for p in d.iterdir()):
+        if (d / CONFIG).exists() and not ckpt.list_checkpoints(d):
+            return
+        if (d / CONFIG).exists():
+            raise UserError(f"{d} already holds a run; `sngan train --resume --out {d}` continues it, or "
+                            "choose another --out")
+        raise UserError(f"{d} already holds files that are not a run; choose another --out")
 
 
 def _main_thread() -> bool:

@@ -24,6 +24,7 @@ from sngan.train.logging import LOG, read_log_lines
 CONFIG = "config.json"
 STATUS = "status.json"
 METRICS = "metrics.json"
+MAX_SAMPLES = 10_000_000  # `sngan sample --n`: beyond this a typo is likelier than a wish
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class Run:
         from sngan.train.loop import build_models, memory_format
 
         c = step if isinstance(step, Checkpoint) else self.checkpoint(step)
-        generator, _, input_shape = build_models(c.config)
+        with torch.random.fork_rng(devices=[]):  # the weights are loaded: their random init must not use
+            generator, _, input_shape = build_models(c.config)  # up the caller's random stream
         use_ema = ema and c.config.ema > 0
         _load(generator, c, "generator_ema" if use_ema else "generator")
         generator.to(device or "cpu", memory_format=memory_format(c.config, input_shape))
@@ -136,9 +138,10 @@ class Run:
         from sngan.train.loop import build_models, constraint_for, memory_format
 
         c = step if isinstance(step, Checkpoint) else self.checkpoint(step)
-        _, critic, input_shape = build_models(c.config)
-        critic = constraint_for(c.config).prepare(critic)
-        layer_input_shapes(critic, input_shape)  # fixes operator-mode SN's input shapes, as the trainer does
+        with torch.random.fork_rng(devices=[]):  # random init and SN's initial u, v: overwritten by the load
+            _, critic, input_shape = build_models(c.config)
+            critic = constraint_for(c.config).prepare(critic)
+            layer_input_shapes(critic, input_shape)  # fixes operator-mode SN's input shapes, as the trainer does
         _load(critic, c, "critic")
         critic.to(device or "cpu", memory_format=memory_format(c.config, input_shape))
         return critic.eval().requires_grad_(False)
@@ -201,8 +204,8 @@ def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, ste
     from sngan.train.logging import make_progress
     from sngan.train.samples import output_kind, write_samples
 
-    if not isinstance(n, int) or n < 1:
-        raise UserError(f"--n {n}: must be a whole number >= 1")
+    if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise UserError(f"--n {n}: must be a whole number between 1 and {MAX_SAMPLES}")
     out = Path(out)
     toy = run.config.is_toy
     kind = output_kind(out, toy)  # a wrong suffix fails before the checkpoint is read
