@@ -174,3 +174,23 @@ def test_reference_features_are_cached_exactly(tmp_path, monkeypatch):
     other = real.flip(0)  # other images: another key
     M.reference_features(other)
     assert len(list((tmp_path / "features").glob("*.npz"))) == 2
+
+
+def test_metrics_take_what_the_loaders_and_the_sample_command_give():
+    from sngan.data import load_mnist, to_model_range
+    from sngan.metrics import class_coverage, fid, kid
+
+    images, _ = load_mnist("test")
+    a, b = images[:200], images[200:400]  # uint8 [N, 28, 28], as load_mnist gives them
+    expected = fid(to_model_range(a), to_model_range(b))  # the generator's form: float [N, 1, 28, 28]
+    for form_a, form_b in [(a, b), (torch.tensor(a), b[..., None]), (a[:, None], torch.tensor(b)[..., None])]:
+        assert fid(form_a, form_b) == expected
+    assert kid(a, b)[0] == kid(to_model_range(a), to_model_range(b))[0]
+    assert class_coverage(a) == class_coverage(to_model_range(a))
+    for bad, needle in [(a.astype(np.float32), r"in \[-1, 1\] \(got values in \[0, 255\]\)"),
+                        (to_model_range(a) / 2 + 0.5 + 1e-3, "must be finite and in"),
+                        (a[:, :20], r"got uint8 \[200, 20, 28\]"), (a.astype(np.int32), "got dtype int32"),
+                        (a[:, None].repeat(3, 1), r"\[N, 28, 28\], \[N, 1, 28, 28\] or \[N, 28, 28, 1\]"),
+                        (a.tolist(), "got list")]:
+        with pytest.raises(ValueError, match=needle):
+            fid(bad, b)

@@ -25,7 +25,8 @@ def _weights(run):
     return load_file(str(ckpt.list_checkpoints(run)[-1] / ckpt.TENSORS))
 
 
-@pytest.mark.parametrize("method", ["sn", "gp", "clip"])
+@pytest.mark.parametrize("method", ["sn", pytest.param("gp", marks=pytest.mark.slow),
+                                    pytest.param("clip", marks=pytest.mark.slow)])
 def test_two_processes_equal_one_process(tmp_path, method):
     # SGD: the update is linear in the averaged gradient, so 2 ranks must match 1 process to float
     # rounding. (Adam divides by sqrt(v): on units whose gradient is at rounding-noise level it turns
@@ -43,6 +44,7 @@ def test_two_processes_equal_one_process(tmp_path, method):
             torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_two_processes_adam_losses_match_one_process(tmp_path):
     args = ["--method", "gp", "--dataset", "ring8", "--preset", "tiny", "--steps", "5", "--set", "batch_size=32",
             "--set", "threads=1", "--set", "sample_every=0"]

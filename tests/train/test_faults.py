@@ -30,6 +30,7 @@ def final_weights(run):
     return load_file(str(ckpt.list_checkpoints(run)[-1] / ckpt.TENSORS))
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
     ref = tmp_path / "ref"
     subprocess.run(train_cmd(ref), check=True, capture_output=True)

@@ -111,6 +111,7 @@ def test_nan_guard_names_step_and_term_and_keeps_checkpoint(tmp_path):
         assert torch.isfinite(v.float()).all()
 
 
+@pytest.mark.slow
 def test_sigint_writes_a_checkpoint_and_resume_matches(tmp_path):
     args = [sys.executable, "-m", "sngan", "train", "--method", "gp", "--dataset", "ring8", "--preset", "tiny",
             "--set", "threads=1", "--set", "ckpt_every=1000", "--set", "sample_every=0", "--set", "diag_every=0"]

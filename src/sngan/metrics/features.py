@@ -25,7 +25,7 @@ def as_model_images(images, name: str = "images") -> Tensor:
     if x.ndim == 3 and x.shape[1:] == (28, 28):
         x = x[:, None]
     elif x.ndim == 4 and x.shape[1:] == (28, 28, 1):
-        x = x.permute(0, 3, 1, 2)
+        x = x.contiguous().reshape(len(x), 1, 28, 28)  # one channel: NHWC and NCHW share the memory layout
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
         raise ValueError(f"{name}: expected {ACCEPTED}; got {str(x.dtype).replace('torch.', '')} "
                          f"{list(x.shape)}")
