@@ -20,7 +20,8 @@ def normalize_critic(critic: nn.Module, mode: str, input_shape, warmup: int = 50
     critic.train()
     with torch.no_grad():
         for _ in range(warmup):
-            critic(torch.randn((2, *input_shape), generator=gen))
+            where = next(critic.parameters()).device
+            critic(torch.randn((2, *input_shape), generator=gen, device="cpu").to(where))
     return critic
 
 

@@ -7,6 +7,8 @@ import sys
 
 from sngan.errors import UserError
 
+_DEVICE_HELP = "auto (default: CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
+
 
 def _seed(text: str) -> int:
     try:
@@ -42,15 +44,21 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         raise UserError(f"--width {args.width}: must be between 1/64 and 8 (1 = the paper's critic)")
     if not 0 <= args.ascent_steps <= 10_000:
         raise UserError(f"--ascent-steps {args.ascent_steps}: must be between 0 and 10000")
+    from sngan import device as devices
+
+    device = devices.resolve(args.device)
     torch.manual_seed(args.seed)
     shape = (1, 28, 28)
-    base = MnistCritic(width=args.width)
+    with torch.device("cpu"):
+        base = MnistCritic(width=args.width)
     print(f"SN-GAN standard CNN critic at 28x28x1, width {args.width}, seed {args.seed}\n")
     print(format_table("no normalization", layer_sigmas(base, shape)))
-    x = torch.rand(32, *shape) * 2 - 1
+    x = (torch.rand(32, *shape, device="cpu") * 2 - 1).to(device)
     for mode in ("matrix", "exact", "operator"):
-        critic = MnistCritic(width=args.width)
+        with torch.device("cpu"):
+            critic = MnistCritic(width=args.width)
         critic.load_state_dict(base.state_dict())
+        critic.to(device)
         normalize_critic(critic, mode, shape, seed=args.seed)
         critic.eval()
         print()
@@ -88,7 +96,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 # Flags of `sngan train` that name a config field; only the ones the user typed take part in a resume.
-_TRAIN_FLAGS = ("method", "dataset", "loss", "steps", "seed", "preset")
+_TRAIN_FLAGS = ("method", "dataset", "loss", "steps", "seed", "preset", "device")
 
 
 def _typed(args: argparse.Namespace) -> dict:
@@ -111,7 +119,7 @@ def _train_config(args: argparse.Namespace, typed: dict):
     if missing:
         raise UserError(f"the following arguments are required: {', '.join(missing)} "
                         "(or --resume --out DIR to continue a run)")
-    explicit = {k: typed[k] for k in ("loss", "steps", "seed") if k in typed}
+    explicit = {k: typed[k] for k in ("loss", "steps", "seed", "device") if k in typed}
     overrides = {k: v for k, v in typed.items() if k not in _TRAIN_FLAGS}
     return resolve(typed["method"], typed["dataset"], typed.get("preset", "paper"), overrides, **explicit)
 
@@ -170,9 +178,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_json())
         return 0
+    from sngan import device as devices
     from sngan.train.distributed import init_from_env, shutdown
 
-    info = init_from_env()  # torchrun sets WORLD_SIZE / RANK; a plain run is one process
+    devices.resolve(cfg.device)  # a device that does not exist: one line, before anything is written
+    info = init_from_env(cfg.device)  # torchrun sets WORLD_SIZE / RANK; a plain run is one process
     try:
         trainer = Trainer(cfg, out, resume=args.resume, progress=True if args.progress else None,
                           evaluate=_evaluator_for(cfg), dist=info)
@@ -206,13 +216,15 @@ def _evaluator_for(cfg):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from sngan import device as devices
     from sngan.metrics.run import check_samples, evaluate_run, write_metrics
     from sngan.train.run import Run
 
     check_samples(args.samples)
+    device = devices.resolve(args.device)
     Run(args.run_dir).checkpoint()  # a missing run or checkpoint fails before any work
     result = evaluate_run(args.run_dir, n_samples=args.samples, seed=args.seed, write=False,
-                          progress=True if args.progress else None)
+                          progress=True if args.progress else None, device=device)
     print(f"{result['method']}/{result['dataset']} at step {result['step']} "
           f"({result['n_samples']} samples, seed {result['seed']}, {result['generator']}):")
     for key, value in result["metrics"].items():
@@ -236,11 +248,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from sngan import device as devices
     from sngan.train.run import Run, export_samples
 
+    device = devices.resolve(args.device)
     run = Run(args.run_dir)
     done = export_samples(run, args.out, args.n, seed=args.seed, step=args.step, ema=not args.no_ema,
-                          progress=True if args.progress else None)
+                          progress=True if args.progress else None, device=device)
     what = "points" if run.config.is_toy else "images"
     gen = "EMA generator" if done['generator'] == "ema" else "generator"
     print(f"{done['n']} {what} from the {gen} at step {done['step']} (seed {done['seed']}) "
@@ -256,6 +270,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
+    from sngan import device as devices
+
+    devices.resolve(args.device)
     out = Path(args.out or f"runs/study-{args.preset}")
     if args.plan:
         if (out / "cost.json").exists():
@@ -277,7 +294,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     print(f"study: {out}/report.html is written when the first runs finish and refreshed as the rest do",
           flush=True)
     p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None,
-                  tensorboard=args.tensorboard)
+                  tensorboard=args.tensorboard, device=args.device)
     from sngan.study.report import build_report
 
     report = build_report(out)
@@ -318,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its newest checkpoint with its stored config (flags you "
                         "type may only raise --steps or change logging)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--device", default=None, help=_DEVICE_HELP)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_train)
 
@@ -333,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")
     p.add_argument("--tensorboard", action="store_true",
                    help="every run also writes TensorBoard event files (tensorboard --logdir STUDY/runs)")
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_study)
 
@@ -345,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=_path)
     p.add_argument("--samples", type=int, default=None, help="generated samples (default mnist 5000, toy 2500)")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_eval)
 
@@ -358,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="noise seed: the same seed writes the same bytes")
     p.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the newest)")
     p.add_argument("--no-ema", action="store_true", help="the trained generator, not its EMA copy")
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_sample)
 
@@ -370,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bounds of the standard MNIST critic under each SN mode")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = the paper's)")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--ascent-steps", type=int, default=20, help="gradient-ascent steps of the lower bound")
     p.set_defaults(func=_cmd_certify)
     return parser

@@ -88,8 +88,9 @@ def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = 
     data-parallel run draws the same numbers as a single process."""
     rank, world = shard
     n = real.shape[0]
-    alpha = torch.rand((n * world,) + (1,) * (real.ndim - 1), dtype=real.dtype, device=real.device,
-                       generator=generator)[rank * n:(rank + 1) * n]
+    where = generator.device if generator is not None else real.device  # a CPU generator: draw there, move
+    alpha = torch.rand((n * world,) + (1,) * (real.ndim - 1), dtype=real.dtype, device=where,
+                       generator=generator)[rank * n:(rank + 1) * n].to(real.device)
     return torch.lerp(fake, real, alpha)
 
 

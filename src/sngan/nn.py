@@ -74,7 +74,7 @@ class SpectralNorm(nn.Module):
         self._layer = _LayerSpec.from_module(module) if mode == "operator" else None
         self.register_buffer("sigma", torch.ones((), dtype=weight.dtype, device=weight.device))
         if mode == "operator":
-            self.register_buffer("input_shape", torch.zeros(0, dtype=torch.int64))
+            self.register_buffer("input_shape", torch.zeros(0, dtype=torch.int64, device=weight.device))
             self.register_buffer("u", weight.new_zeros(0))
             self.register_buffer("v", weight.new_zeros(0))
             if input_shape is not None:
@@ -101,7 +101,7 @@ class SpectralNorm(nn.Module):
         with torch.no_grad():
             v = torch.randn(input_shape, dtype=weight.dtype, device=weight.device)
             u = layer_map(self._layer, weight.detach(), v[None])[0]
-        self.input_shape = torch.tensor(input_shape, dtype=torch.int64)
+        self.input_shape = torch.tensor(input_shape, dtype=torch.int64, device=weight.device)
         self.u = F.normalize(u.reshape(-1), dim=0, eps=self.eps)
         self.v = F.normalize(v.reshape(-1), dim=0, eps=self.eps)
         self._power_method(weight.detach(), RESHAPE_ITERATIONS)

@@ -188,7 +188,7 @@ def operator_norm_of_weight(
     if dtype is not None:
         weight = weight.to(dtype)
     gen = torch.Generator().manual_seed(seed)
-    v0 = torch.randn(input_shape, generator=gen, dtype=weight.dtype).to(weight.device)
+    v0 = torch.randn(input_shape, generator=gen, dtype=weight.dtype, device="cpu").to(weight.device)
     with torch.no_grad():
         out_shape = tuple(layer_map(module, weight, v0[None]).shape[1:])
     n_in, n_out = int(np.prod(input_shape)), int(np.prod(out_shape))

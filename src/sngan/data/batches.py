@@ -27,7 +27,7 @@ class BatchSampler:
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.data), generator=gen)
+        return torch.randperm(len(self.data), generator=gen, device="cpu")  # the same order on every device
 
     def next_indices(self) -> torch.Tensor:
         """Indices of the next *global* batch."""

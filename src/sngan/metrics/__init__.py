@@ -128,7 +128,7 @@ def _lipschitz(ctx: EvalContext) -> dict:
         return {}
     n = min(256, len(ctx.real), len(ctx.fake))
     real, fake = ctx.real[:n], ctx.fake[:n]
-    out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=torch.Generator().manual_seed(0))
+    out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=torch.Generator("cpu").manual_seed(0))
     out["lipschitz_lower"] = lower_bound(D, torch.cat([real[:64], fake[:64]]), steps=20)
     try:
         out["lipschitz_upper"] = upper_bound(D, tuple(real.shape[1:]))
@@ -191,6 +191,7 @@ def evaluate(dataset: str, fake: Tensor, critic: nn.Module | None = None, names:
         real = real_reference(dataset, len(fake), seed)
         if dataset == "mnist" and real_features is None:
             real_features = reference_features(real)
+    real = real.to(fake.device)  # held-out data is loaded on the CPU; the samples are where the models are
     was = critic.training if critic is not None else False
     if critic is not None:
         critic.eval()

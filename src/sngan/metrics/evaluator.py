@@ -12,6 +12,7 @@ import hashlib
 import json
 from importlib import resources
 
+import torch
 import torch.nn.functional as F
 from safetensors.torch import load
 from torch import Tensor, nn
@@ -67,8 +68,9 @@ def _load_state() -> dict[str, Tensor]:
     return load(data)
 
 
-def mnist_evaluator() -> MnistEvaluator:
-    """The shipped MNIST classifier in eval mode (a fresh copy each call)."""
-    model = MnistEvaluator()
+def mnist_evaluator(device: torch.device | str = "cpu") -> MnistEvaluator:
+    """The shipped MNIST classifier in eval mode on ``device`` (a fresh copy each call)."""
+    with torch.device("cpu"):
+        model = MnistEvaluator()
     model.load_state_dict(_load_state())
-    return model.eval().requires_grad_(False)
+    return model.to(device).eval().requires_grad_(False)

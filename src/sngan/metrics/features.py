@@ -21,7 +21,7 @@ def as_model_images(images, name: str = "images") -> Tensor:
         images = torch.from_numpy(np.ascontiguousarray(images) if images.flags.writeable else images.copy())
     if not torch.is_tensor(images):
         raise ValueError(f"{name}: expected {ACCEPTED}; got {type(images).__name__}")
-    x = images.detach().cpu()
+    x = images.detach()  # stays on its device: the evaluator runs where the images are
     if x.ndim == 3 and x.shape[1:] == (28, 28):
         x = x[:, None]
     elif x.ndim == 4 and x.shape[1:] == (28, 28, 1):
@@ -49,10 +49,10 @@ def features_and_logits(images, batch_size: int = 500, name: str = "images") -> 
     """(features [N, 128] float64, logits [N, 10] float64) of the shipped evaluator; ``images`` in any
     form ``as_model_images`` accepts."""
     images = as_model_images(images, name)
-    model = mnist_evaluator()
+    model = mnist_evaluator(images.device)
     feats, logits = [], []
     for i in range(0, len(images), batch_size):
         f = model.features(images[i:i + batch_size])
         feats.append(f)
         logits.append(model.fc2(f))
-    return torch.cat(feats).double(), torch.cat(logits).double()
+    return torch.cat(feats).double().cpu(), torch.cat(logits).double().cpu()  # statistics: numpy, float64

@@ -28,7 +28,7 @@ def check_samples(n: int | None) -> None:
 
 def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 0,
                  names: list[str] | None = None, trainer=None, write: bool = True,
-                 progress: bool | None = False) -> dict[str, Any]:
+                 progress: bool | None = False, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Metrics of the run's newest valid checkpoint (EMA generator when present); writes metrics.json
     unless ``write`` is False (then ``write_metrics`` does it). ``trainer``: the Trainer that just
     finished this run (its state is the newest checkpoint's), so the models need not be reloaded."""
@@ -49,8 +49,8 @@ def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 
         checkpoint = run.checkpoint()
         cfg, step = checkpoint.config, checkpoint.step
         n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
-        critic = run.critic(checkpoint)
-        fake = generate(run.generator(checkpoint), eval_noise(cfg, n))  # what trainer.sample(n) gives
+        critic = run.critic(checkpoint, device=device)
+        fake = generate(run.generator(checkpoint, device=device), eval_noise(cfg, n).to(device))  # = trainer.sample(n)
     torch.manual_seed(seed)
     names = names or metrics_for(cfg.dataset)
     bar.total = 1 + len(names)

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sngan.errors import UserError
 from sngan.files import atomic_write_bytes
 from sngan.train.config import TrainConfig, preset_values, resolve, row_label
@@ -136,6 +138,17 @@ def plan(preset: str = "quick", seeds: int | None = None, cost: dict | None = No
             for seed in range(per_ds[dataset]):
                 p.runs.append(RunSpec(dataset, method, loss, seed, preset, steps))
     return p
+
+
+def worker_device(device: str, index: int) -> str:
+    """The device of the study's ``index``-th run: with ``cuda`` on a machine with several GPUs the runs
+    are spread over them round-robin (``--jobs`` at most the number of GPUs keeps one run per GPU)."""
+    from sngan import device as devices
+
+    name = devices.auto() if device == "auto" else device
+    if name == "cuda" and torch.cuda.device_count() > 1:
+        return f"cuda:{index % torch.cuda.device_count()}"
+    return name
 
 
 def run_state(run_dir: Path) -> str:
@@ -296,7 +309,8 @@ class _Reporter:
 
 
 def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = None, jobs: int | None = None,
-              progress: bool | None = None, live_report: bool = True, tensorboard: bool = False) -> StudyPlan:
+              progress: bool | None = None, live_report: bool = True, tensorboard: bool = False,
+              device: str = "auto") -> StudyPlan:
     """Run (or continue) every run of the study; at most ``jobs`` worker processes at a time. With
     ``live_report`` the report is rebuilt as runs finish, so it can be read while the rest train;
     ``tensorboard``: every run also writes TensorBoard event files (``tensorboard --logdir STUDY/runs``)."""
@@ -305,11 +319,12 @@ def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = 
     study_dir = Path(study_dir)
     per_ds = seeds_per_dataset(preset, seeds)
     with DirectoryLock(study_dir, "sngan study", kind="study"):  # one study process per directory
-        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report, tensorboard)
+        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report, tensorboard, device)
 
 
 def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str, int], jobs: int | None,
-               progress: bool | None, live_report: bool, tensorboard: bool = False) -> StudyPlan:
+               progress: bool | None, live_report: bool, tensorboard: bool = False,
+               device: str = "auto") -> StudyPlan:
     meta_file = study_dir / "study.json"
     if meta_file.exists():
         try:
@@ -339,8 +354,9 @@ def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str
         from sngan.train.tensorboard import check_available
 
         check_available()
-    work = [Job(study_dir / s.rel_dir, dataclasses.replace(s.config(), tensorboard=tensorboard), s.eval_samples,
-                f"{s.dataset}-{s.label}-seed{s.seed}") for s in todo]
+    work = [Job(study_dir / s.rel_dir,
+                dataclasses.replace(s.config(), tensorboard=tensorboard, device=worker_device(device, i)),
+                s.eval_samples, f"{s.dataset}-{s.label}-seed{s.seed}") for i, s in enumerate(todo)]
     try:
         failures = run_jobs(work, parallel, study_dir / "logs", "study runs", show, lambda job: reporter.request(),
                             total=len(p.runs), status=reporter.status)

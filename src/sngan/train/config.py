@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,6 +22,7 @@ METHODS = ("clip", "gp", "sn", "none")
 LOSS_NAMES = ("wasserstein", "hinge", "bce")
 DATASET_NAMES = ("mnist", "ring8", "grid25", "swissroll", "cifar10", "folder")
 TOY = ("ring8", "grid25", "swissroll")
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")  # after "auto" is resolved
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
@@ -69,12 +71,25 @@ class TrainConfig:
     precision: str = "fp32"             # fp32 | bf16 | auto (bf16 where the hardware has native bf16; resolved
                                         # when the config is made). bf16: autocast for the networks; σ, the
                                         # power iteration, penalty norms and losses stay fp32
+    device: str = "auto"                # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N | mps; resolved
+                                        # when the config is made, so config.json records the device that ran
     channels_last: bool = True          # image models in channels-last memory layout (faster CPU convs)
     preset: str = ""                    # the preset this was resolved from (informational)
 
     def __post_init__(self) -> None:
-        if self.precision == "auto":  # resolved once, so config.json records what actually ran
-            object.__setattr__(self, "precision", "bf16" if native_bf16() else "fp32")
+        # "auto" values are resolved once, so config.json records what actually ran
+        if self.device == "auto":
+            from sngan.device import auto
+
+            object.__setattr__(self, "device", auto())
+        if self.precision == "auto":
+            if str(self.device).startswith("cuda"):
+                from sngan.device import cuda_bf16
+
+                native = cuda_bf16(self.device)
+            else:
+                native = self.device == "cpu" and native_bf16()
+            object.__setattr__(self, "precision", "bf16" if native else "fp32")
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -105,6 +120,8 @@ class TrainConfig:
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
         need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
         need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
+        need(isinstance(self.device, str) and _DEVICE.match(self.device) is not None, "device",
+             "choose auto, cpu, cuda, cuda:N or mps")
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")

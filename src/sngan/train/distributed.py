@@ -27,6 +27,8 @@ from torch import nn
 class DistInfo:
     rank: int = 0
     world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live (NCCL: this rank's GPU)
 
     @property
     def is_main(self) -> bool:
@@ -37,15 +39,20 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_from_env() -> DistInfo:
-    """Join the process group that torchrun describes in the environment (gloo: the trainer's tensors
-    live on the CPU, so NCCL would refuse them even where a GPU is present)."""
+def init_from_env(device: str = "cpu") -> DistInfo:
+    """Join the process group that torchrun describes in the environment: NCCL with one GPU per process
+    (``cuda:LOCAL_RANK``) when the run's device is CUDA, gloo on the CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = str(device).startswith("cuda")
     if world <= 1:
-        return DistInfo()
+        return DistInfo(device=torch.device(device))
+    where = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(where)
     if not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size())
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local, where)
 
 
 def average_gradients(module: nn.Module, info: DistInfo) -> None:
@@ -69,7 +76,7 @@ def mean_across_ranks(values: list[float], info: DistInfo) -> list[float]:
     """Average a few scalars across ranks (for logging)."""
     if not info.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return (t / info.world_size).tolist()
 
@@ -78,7 +85,7 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     """True on every rank if ``flag`` is true on any rank (a stop request reaches all ranks)."""
     if not info.enabled:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 

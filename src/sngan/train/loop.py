@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from sngan import device as devices
 from sngan import losses
 from sngan.constraints import gradient_norm_stats, make_constraint
 from sngan.data import BatchSampler, load_dataset
@@ -54,7 +56,13 @@ class Interrupted(Exception):
 
 
 def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
-    """(generator, critic, critic input shape) for a config."""
+    """(generator, critic, critic input shape) for a config, initialised on the CPU from the global
+    random stream (the same weights whichever device then trains them)."""
+    with torch.device("cpu"):
+        return _build_models(cfg)
+
+
+def _build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
     from sngan.models import MnistCritic, MnistGenerator, ResNetCritic32, ResNetGenerator32, ToyCritic, ToyGenerator
 
     if cfg.is_toy:
@@ -115,6 +123,9 @@ class Trainer:
         self.cfg = config.validate()
         self.run_dir = Path(run_dir)
         self.dist = dist or DistInfo()
+        # the one place the device is decided (a data-parallel CUDA run: this rank's GPU)
+        self.device = (self.dist.device if self.dist.enabled and self.cfg.device.startswith("cuda")
+                       else devices.resolve(self.cfg.device))
         # read_only (evaluation): restore the newest checkpoint but touch nothing on disk — a run that
         # is still training keeps its temporary checkpoint, its log and its config.
         self.read_only = read_only
@@ -153,15 +164,16 @@ class Trainer:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
 
+        # MNIST and the toy sets are small: the whole set lives on the device, batches are indexed there
         self.data = load_dataset(self.cfg.dataset, self.cfg.data_dir, seed=self.cfg.seed,
-                                 image_size=self.cfg.image_size, channels=self.cfg.channels)
+                                 image_size=self.cfg.image_size, channels=self.cfg.channels).to(self.device)
         self.sampler = BatchSampler(self.data, self.cfg.batch_size, seed=self.cfg.seed, rank=self.dist.rank,
                                     world_size=self.dist.world_size)
-        self.generator, self.critic, self.input_shape = build_models(self.cfg)
+        self.generator, self.critic, self.input_shape = build_models(self.cfg)  # initialised on the CPU
         self._layout = memory_format(self.cfg, self.input_shape)
+        self.generator.to(self.device, memory_format=self._layout)
+        self.critic.to(self.device, memory_format=self._layout)
         if self._layout is torch.channels_last:
-            self.generator.to(memory_format=self._layout)
-            self.critic.to(memory_format=self._layout)
             self.data = self.data.contiguous(memory_format=self._layout)
         self.constraint = constraint_for(self.cfg)
         self.critic = self.constraint.prepare(self.critic)
@@ -175,7 +187,7 @@ class Trainer:
             p.requires_grad_(False)
         # Fixed noise for sample grids and a private RNG for diagnostics: neither touches the
         # training random stream, so logging more or less never changes the result.
-        self.fixed_z = sampling.fixed_noise(self.cfg)
+        self.fixed_z = sampling.fixed_noise(self.cfg).to(self.device)
         self.step = 0
         self._bn_calibrated_at: int | None = None  # the step the EMA generator's BatchNorm was re-estimated at
         self.log = JsonlLog(self.run_dir / LOG)
@@ -262,6 +274,9 @@ class Trainer:
             "config": self.cfg.to_dict(),
         }
         tensors["rng.torch"] = torch.get_rng_state()
+        device_rng = devices.rng_state(self.device)  # training noise on a GPU comes from its own generator
+        if device_rng is not None:
+            tensors[f"rng.{self.device.type}"] = device_rng
         return tensors, state
 
     def save(self) -> Path | None:
@@ -289,6 +304,13 @@ class Trainer:
         ckpt.restore_optimizer(self.opt_g, state["opt_g"], tensors)
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(tensors["rng.torch"])
+        saved = [k.split(".", 1)[1] for k in tensors if k.startswith("rng.") and k != "rng.torch"]
+        if self.device.type != "cpu" and self.device.type in saved:
+            devices.set_rng_state(self.device, tensors[f"rng.{self.device.type}"])
+        elif self.device.type != "cpu" or saved:
+            warnings.warn(f"this run was checkpointed on {saved[0] if saved else 'cpu'} and resumes on "
+                          f"{self.device}: the training noise's random stream cannot be restored across devices, "
+                          "so the result is no longer bit-identical to an uninterrupted run", stacklevel=2)
         self.step = int(state["step"])
         if self.dist.is_main and not self.read_only:
             self.log.truncate_after(self.step)
@@ -300,11 +322,11 @@ class Trainer:
     def _noise(self, n: int) -> Tensor:
         """This rank's share of a global noise batch (the same numbers a single process would draw)."""
         r, w = self.dist.rank, self.dist.world_size
-        z = torch.randn(n * w, self.cfg.latent_dim)
+        z = torch.randn(n * w, self.cfg.latent_dim, device=self.device)  # the device's generator
         return z[r * n:(r + 1) * n] if w > 1 else z
 
     def _amp(self):
-        return sampling.autocast(self.cfg.precision, "cpu")  # the trainer runs on the CPU
+        return sampling.autocast(self.cfg.precision, self.device.type)
 
     def critic_step(self, real: Tensor) -> dict[str, float]:
         G, D, cfg = self.generator, self.critic, self.cfg
@@ -377,7 +399,8 @@ class Trainer:
         D.eval()
         try:
             with torch.no_grad():
-                fake = self.generator(torch.randn(real.shape[0], self.cfg.latent_dim, generator=rng))
+                z = torch.randn(real.shape[0], self.cfg.latent_dim, generator=rng, device="cpu")
+                fake = self.generator(z.to(self.device))
             out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=rng)
             out["sigma"], out["lipschitz_upper"] = self._layer_sigma_log()
         finally:
@@ -411,14 +434,14 @@ class Trainer:
         if G is self.generator_ema and self._bn_calibrated_at != self.step:
             sampling.recalibrate_batchnorm(G, self.cfg, self.step)  # once per step
             self._bn_calibrated_at = self.step
-        return sampling.generate(G, self.fixed_z if n is None else sampling.eval_noise(self.cfg, n))
+        return sampling.generate(G, self.fixed_z if n is None else sampling.eval_noise(self.cfg, n).to(self.device))
 
     def write_samples(self) -> Path:
         path = self.run_dir / SAMPLES / f"step-{self.step:08d}.png"
         samples = self.sample()
         if self.cfg.is_toy:
             gen = torch.Generator().manual_seed(self.cfg.seed + 3)
-            real = self.data[torch.randint(len(self.data), (len(samples),), generator=gen)]
+            real = self.data[torch.randint(len(self.data), (len(samples),), generator=gen, device="cpu")]
             save_toy_scatter(real, samples, self.critic, path, title=f"{self.cfg.method} step {self.step}")
         else:
             save_image_grid(samples, path)
@@ -510,7 +533,8 @@ class Trainer:
         if not self.dist.is_main:
             return record
         if cfg.diag_every and (self.step % cfg.diag_every == 0 or last):
-            real = self.data[torch.randint(len(self.data), (min(256, len(self.data)),), generator=self._diag_rng())]
+            idx = torch.randint(len(self.data), (min(256, len(self.data)),), generator=self._diag_rng(), device="cpu")
+            real = self.data[idx]
             record.update(self.diagnostics(real))
         if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
             record["metrics"] = self.evaluate(self)

@@ -196,7 +196,8 @@ def load_critic(run_dir: str | Path, step: int | None = None, device: torch.devi
 
 
 def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, step: int | None = None,
-                   ema: bool = True, batch_size: int | None = None, progress: bool | None = None) -> dict[str, Any]:
+                   ema: bool = True, batch_size: int | None = None, progress: bool | None = None,
+                   device: torch.device | str = "cpu") -> dict[str, Any]:
     """Write ``n`` samples of a trained run to ``out`` (format from its suffix, see ``samples.write_samples``).
 
     The noise is drawn batch by batch from one generator seeded with ``seed``, so the same seed gives
@@ -212,13 +213,13 @@ def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, ste
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: the folder {out.parent} does not exist")
     c = run.checkpoint(step)
-    generator = run.generator(c, ema)
+    generator = run.generator(c, ema, device)
     cfg = c.config
     batch_size = batch_size or (10_000 if toy else 500)
     bar = make_progress(n, 0, f"sample {cfg.method}/{cfg.dataset}", progress, unit="sample")
 
     def batches():
-        for z in sampling.noise_batches(n, cfg.latent_dim, seed, batch_size):
+        for z in sampling.noise_batches(n, cfg.latent_dim, seed, batch_size, device):
             x = sampling.generate(generator, z)
             bar.update(len(z))
             yield x
@@ -228,7 +229,7 @@ def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, ste
         from sngan.data import toy as toy_points
 
         real = toy_points(cfg.dataset, min(n, 2500), seed=seed + 1)
-    shape = (2,) if toy else tuple(generator(sampling.noise(1, cfg.latent_dim, 0)).shape[1:])
+    shape = (2,) if toy else tuple(generator(sampling.noise(1, cfg.latent_dim, 0, device)).shape[1:])
     title = f"{cfg.method}/{cfg.dataset} step {c.step}, {n} samples"
     try:
         write_samples(batches(), n, out, toy=toy, shape=shape, real=real, title=title)

@@ -41,17 +41,18 @@ def save_toy_scatter(real: Tensor, fake: Tensor, critic: nn.Module | None, path,
     gx, gy = np.meshgrid(xs, ys)
     fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100)
     if critic is not None:
-        grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+        where = next(critic.parameters()).device
+        grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=where)
         was_training = critic.training
         critic.eval()
         with torch.no_grad():
-            z = critic(grid).reshape(gx.shape).numpy()
+            z = critic(grid).reshape(gx.shape).cpu().numpy()
         critic.train(was_training)
         cs = ax.contourf(gx, gy, z, levels=20, cmap="viridis", alpha=0.75)
         fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
     else:
         ax.set_facecolor("#2b2b3a")
-    r, f = real.cpu().numpy(), fake.detach().cpu().numpy()
+    r, f = real.detach().cpu().numpy(), fake.detach().cpu().numpy()
     ax.scatter(r[:, 0], r[:, 1], s=2, c="white", alpha=0.5, label="real")
     ax.scatter(f[:, 0], f[:, 1], s=2, c="#e4572e", alpha=0.6, label="generated")
     ax.set_title(title, fontsize=9)

@@ -25,19 +25,20 @@ def autocast(precision: str, device_type: str = "cpu"):
     return contextlib.nullcontext()
 
 
-def noise(n: int, latent_dim: int, seed: int, device: torch.device | str | None = None) -> Tensor:
-    """``[n, latent_dim]`` standard normal noise from a private generator seeded with ``seed``."""
-    gen = torch.Generator(device=device or "cpu").manual_seed(seed)
-    return torch.randn(n, latent_dim, generator=gen, device=device)
+def noise(n: int, latent_dim: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
+    """``[n, latent_dim]`` standard normal noise from a private generator seeded with ``seed``, drawn on
+    the CPU (the same numbers on every device) and moved to ``device``."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.randn(n, latent_dim, generator=gen, device="cpu").to(device)
 
 
 def noise_batches(n: int, latent_dim: int, seed: int, batch_size: int,
-                  device: torch.device | str | None = None) -> Iterator[Tensor]:
-    """The noise of ``n`` samples, ``batch_size`` rows at a time, from one generator seeded with ``seed``
-    (memory stays bounded however large ``n`` is)."""
-    gen = torch.Generator(device=device or "cpu").manual_seed(seed)
+                  device: torch.device | str = "cpu") -> Iterator[Tensor]:
+    """The noise of ``n`` samples, ``batch_size`` rows at a time, from one CPU generator seeded with
+    ``seed`` (memory stays bounded however large ``n`` is; the numbers do not depend on ``device``)."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     for start in range(0, n, batch_size):
-        yield torch.randn(min(batch_size, n - start), latent_dim, generator=gen, device=device)
+        yield torch.randn(min(batch_size, n - start), latent_dim, generator=gen, device="cpu").to(device)
 
 
 def fixed_noise(cfg) -> Tensor:
@@ -68,7 +69,7 @@ def recalibrate_batchnorm(generator: nn.Module, cfg, step: int, batches: int = B
     if not norms:
         return
     device = next(generator.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(cfg.seed * 7 + step + BATCHNORM_SEED)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 7 + step + BATCHNORM_SEED)
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
@@ -77,7 +78,8 @@ def recalibrate_batchnorm(generator: nn.Module, cfg, step: int, batches: int = B
     try:
         with autocast(cfg.precision, device.type):
             for _ in range(batches):
-                generator(torch.randn(max(cfg.batch_size, 64), cfg.latent_dim, generator=gen, device=device))
+                z = torch.randn(max(cfg.batch_size, 64), cfg.latent_dim, generator=gen, device="cpu")
+                generator(z.to(device))
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum

@@ -1,0 +1,72 @@
+"""Which device runs: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` | ``mps``, checked against what exists.
+
+One place turns the config's ``device`` string into a ``torch.device``; everything else receives that
+device (models, noise, data batches, SN buffers, the EMA generator, the metrics' evaluator). Random
+numbers that must not depend on the device — which data a step sees, the weights' initialisation,
+evaluation noise — are drawn on the CPU and moved; training noise comes from the device's own generator."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from sngan.errors import ConfigError
+
+PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def available() -> list[str]:
+    """The devices this machine has, as ``--device`` accepts them."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+def auto() -> str:
+    """``auto``: CUDA when available, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_name(name: str) -> None:
+    """ConfigError unless ``name`` is a device string (whether it exists is ``resolve``'s question)."""
+    if not isinstance(name, str) or not PATTERN.match(name):
+        raise ConfigError(f"device={name!r}: choose auto, cpu, cuda, cuda:N or mps")
+
+
+def resolve(name: str = "auto") -> torch.device:
+    """The ``torch.device`` for ``name``; one ConfigError naming the devices that exist when it does not."""
+    check_name(name)
+    if name == "auto":
+        name = auto()
+    have = available()
+    if name.startswith("cuda"):
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist on this machine; it has: {', '.join(have)}")
+    elif name == "mps" and "mps" not in have:
+        raise ConfigError(f"device 'mps' does not exist on this machine; it has: {', '.join(have)}")
+    return torch.device(name)
+
+
+def cuda_bf16(device: str) -> bool:
+    """bf16 at full speed on a CUDA device: compute capability >= 8.0 (Ampere and later)."""
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return False
+    index = int(device.split(":")[1]) if ":" in device else 0
+    return index < torch.cuda.device_count() and torch.cuda.get_device_capability(index) >= (8, 0)
+
+
+def rng_state(device: torch.device) -> torch.Tensor | None:
+    """The device generator's state (training noise), None for the CPU (``torch.get_rng_state`` covers it)."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    return None
+
+
+def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state.cpu(), device)

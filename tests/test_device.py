@@ -1,0 +1,111 @@
+"""The device is decided in one place and passed down: no sngan code relies on torch's default device
+(the usual way GPU support breaks: a tensor made on the CPU by default meets one on the GPU). CI has no
+GPU, so this is checked on the CPU by watching every tensor factory sngan calls; the same training,
+resume and evaluation tests run on CUDA wherever ``torch.cuda.is_available()``."""
+
+import inspect
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+import sngan
+from sngan.train import Trainer, resolve
+
+SRC = str(Path(sngan.__file__).parent)
+FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros, torch.ones, torch.empty,
+             torch.full, torch.arange, torch.linspace, torch.eye, torch.tensor, torch.normal}
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class DefaultDeviceWatch(TorchFunctionMode):
+    """Records every tensor factory called from sngan's own code without an explicit ``device=``."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in FACTORIES and "device" not in kwargs:
+            frame = inspect.currentframe().f_back
+            while frame is not None and not frame.f_code.co_filename.startswith(SRC):
+                if "/torch/" not in frame.f_code.co_filename and "tests" in frame.f_code.co_filename:
+                    break  # the test's own calls
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(SRC):
+                self.calls.append(f"{func.__name__} at {os.path.relpath(frame.f_code.co_filename, SRC)}:"
+                                  f"{frame.f_lineno}")
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["gp", "sn"])
+def test_training_evaluation_and_sampling_never_use_the_default_device(tmp_path, method):
+    from sngan.metrics import training_evaluator
+    from sngan.metrics.run import evaluate_run
+    from sngan.train.run import Run, export_samples
+
+    overrides = {"ema": 0.99, "eval_every": 2, "eval_samples": 64, "sn_mode": "operator"}
+    cfg = resolve(method, "mnist", "tiny", overrides)
+    watch = DefaultDeviceWatch()
+    with watch:
+        Trainer(cfg, tmp_path / "run", evaluate=training_evaluator(cfg)).fit()
+        Trainer(resolve(method, "mnist", "tiny", overrides, steps=6), tmp_path / "run", resume=True).fit()
+        evaluate_run(tmp_path / "run", n_samples=64)
+        export_samples(Run(tmp_path / "run"), tmp_path / "s.npz", 16)
+        toy = resolve(method, "ring8", "tiny", {"eval_every": 2, "eval_samples": 64})
+        Trainer(toy, tmp_path / "toy", evaluate=training_evaluator(toy)).fit()
+        evaluate_run(tmp_path / "toy", n_samples=64)
+    assert watch.calls == [], sorted(set(watch.calls))
+
+
+def test_config_records_the_device_that_ran(tmp_path):
+    cfg = resolve("sn", "ring8", "tiny")
+    assert cfg.device == ("cuda" if torch.cuda.is_available() else "cpu")  # auto, resolved
+    Trainer(cfg, tmp_path / "run").fit()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["device"] == cfg.device
+
+
+@pytest.mark.parametrize("device", [d for d in ("cuda", "cuda:3", "mps") if d not in sngan.device.available()]
+                         + ["gpu", "cuda:x"])
+def test_a_device_that_does_not_exist_is_one_line_and_writes_nothing(tmp_path, capsys, device):
+    from sngan.cli import main
+
+    run = tmp_path / "trained"
+    Trainer(resolve("sn", "ring8", "tiny"), run).fit()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for argv in (["train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny", "--out", str(tmp_path / "r")],
+                 ["train", "--resume", "--out", str(run)], ["eval", str(run)],
+                 ["sample", str(run), "--out", str(tmp_path / "s.png")], ["certify"],
+                 ["study", "--preset", "tiny", "--out", str(tmp_path / "st")]):
+        assert main([*argv, "--device", device]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("sngan: error: "), err
+        assert "cpu" in err  # names the devices that exist (or the accepted forms)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_is_bit_exact_on_each_device(tmp_path, device):
+    from safetensors.torch import load_file
+
+    from sngan.train.checkpoint import list_checkpoints
+
+    cfg = resolve("gp", "ring8", "tiny", {"device": device}, steps=6)
+    Trainer(cfg, tmp_path / "a").fit()
+    Trainer(resolve("gp", "ring8", "tiny", {"device": device}, steps=3), tmp_path / "b").fit()
+    Trainer(cfg, tmp_path / "b", resume=True).fit()
+    a, b = (load_file(str(list_checkpoints(tmp_path / r)[-1] / "tensors.safetensors")) for r in "ab")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_watch_sees_a_factory_without_a_device_in_sngan_code():
+    watch = DefaultDeviceWatch()
+    with watch:
+        exec(compile("torch.zeros(2); torch.zeros(2, device='cpu')", os.path.join(SRC, "example.py"), "exec"),
+             {"torch": torch})
+        torch.zeros(2)  # the test's own call is not sngan's
+    assert watch.calls == ["zeros at example.py:1"]
