@@ -19,3 +19,13 @@ def dense_jacobian(fn, input_shape, dtype=torch.float64):
         n *= s
     eye = torch.eye(n, dtype=dtype).reshape(n, *input_shape)
     return fn(eye).reshape(n, -1)
+
+
+# The devices this machine has: every test that takes the `device` fixture runs once per device, so the
+# assertions of training, resume and the NaN guard run on a GPU wherever one exists (CI: the CPU only).
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param

@@ -397,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """An error message as one printable line (user input echoed in it may hold newlines or controls)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -405,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         from sngan.errors import TrainingDiverged
 
-        print(f"sngan: error: {e}", file=sys.stderr)
+        print(f"sngan: error: {_one_line(str(e))}", file=sys.stderr)
         return 3 if isinstance(e, TrainingDiverged) else 2
     except BrokenPipeError:
         # the reader went away (`sngan certify | head -1`): stop quietly, as other Unix tools do

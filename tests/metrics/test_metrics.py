@@ -57,6 +57,7 @@ def test_evaluator_accuracy_and_checksum(mnist_sets):
     assert model.features(x[:3]).shape == (3, 128)
 
 
+@pytest.mark.slow  # 39 s (KID's 50 subsets and PRDC's pairwise distances, twice each)
 def test_floor_and_ceiling(mnist_sets):
     train, test, _ = mnist_sets
     noise = torch.rand(N, 1, 28, 28) * 2 - 1

@@ -22,8 +22,8 @@ def tiny(method, dataset="ring8", **kw):
 
 @pytest.mark.parametrize("dataset", ["ring8", "grid25", "swissroll", "mnist"])
 @pytest.mark.parametrize("method", ["clip", "gp", "sn", "none"])
-def test_two_step_smoke(tmp_path, method, dataset):
-    cfg = tiny(method, dataset, steps=2, n_critic=2)
+def test_two_step_smoke(tmp_path, method, dataset, device):
+    cfg = tiny(method, dataset, steps=2, n_critic=2, device=device)
     last = Trainer(cfg, tmp_path / "run").fit()
     log = read_log_lines(tmp_path / "run" / "log.jsonl")
     assert [r["step"] for r in log] == [1, 2] and last["step"] == 2
@@ -46,10 +46,10 @@ def _weights(run):
 
 
 @pytest.mark.parametrize("method", ["gp", "sn", "clip"])
-def test_resume_equals_uninterrupted(tmp_path, method):
-    full = tiny(method, steps=8, ema=0.9, ckpt_every=3)
+def test_resume_equals_uninterrupted(tmp_path, method, device):
+    full = tiny(method, steps=8, ema=0.9, ckpt_every=3, device=device)
     Trainer(full, tmp_path / "a").fit()
-    Trainer(tiny(method, steps=5, ema=0.9, ckpt_every=3), tmp_path / "b").fit()
+    Trainer(tiny(method, steps=5, ema=0.9, ckpt_every=3, device=device), tmp_path / "b").fit()
     Trainer(full, tmp_path / "b", resume=True).fit()
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert set(wa) == set(wb)
@@ -89,9 +89,9 @@ def test_keeps_the_last_two_checkpoints(tmp_path):
     assert [p.name for p in list_checkpoints(run)] == ["step-00000006", "step-00000008"]
 
 
-def test_nan_guard_names_step_and_term_and_keeps_checkpoint(tmp_path):
+def test_nan_guard_names_step_and_term_and_keeps_checkpoint(tmp_path, device):
     run = tmp_path / "r"
-    cfg = tiny("gp", steps=50, ckpt_every=1, n_critic=1)
+    cfg = tiny("gp", steps=50, ckpt_every=1, n_critic=1, device=device)
     trainer = Trainer(cfg, run)
     # corrupt data arrives after step 3: the guard must stop at step 3 and keep the checkpoint
     stop = trainer.critic_step
