@@ -18,9 +18,9 @@ def normalize_critic(critic: nn.Module, mode: str, input_shape, warmup: int = 50
             sngan.spectral_norm(m, mode=mode)
     gen = torch.Generator().manual_seed(seed)
     critic.train()
+    where = next(critic.parameters()).device
     with torch.no_grad():
         for _ in range(warmup):
-            where = next(critic.parameters()).device
             critic(torch.randn((2, *input_shape), generator=gen, device="cpu").to(where))
     return critic
 

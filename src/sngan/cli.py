@@ -49,14 +49,12 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     device = devices.resolve(args.device)
     torch.manual_seed(args.seed)
     shape = (1, 28, 28)
-    with torch.device("cpu"):
-        base = MnistCritic(width=args.width)
+    base = MnistCritic(width=args.width)
     print(f"SN-GAN standard CNN critic at 28x28x1, width {args.width}, seed {args.seed}\n")
     print(format_table("no normalization", layer_sigmas(base, shape)))
     x = (torch.rand(32, *shape, device="cpu") * 2 - 1).to(device)
     for mode in ("matrix", "exact", "operator"):
-        with torch.device("cpu"):
-            critic = MnistCritic(width=args.width)
+        critic = MnistCritic(width=args.width)
         critic.load_state_dict(base.state_dict())
         critic.to(device)
         normalize_critic(critic, mode, shape, seed=args.seed)
@@ -218,11 +216,9 @@ def _evaluator_for(cfg):
 def _cmd_eval(args: argparse.Namespace) -> int:
     from sngan import device as devices
     from sngan.metrics.run import check_samples, evaluate_run, write_metrics
-    from sngan.train.run import Run
 
     check_samples(args.samples)
     device = devices.resolve(args.device)
-    Run(args.run_dir).checkpoint()  # a missing run or checkpoint fails before any work
     result = evaluate_run(args.run_dir, n_samples=args.samples, seed=args.seed, write=False,
                           progress=True if args.progress else None, device=device)
     print(f"{result['method']}/{result['dataset']} at step {result['step']} "

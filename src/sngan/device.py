@@ -40,24 +40,18 @@ def check_name(name: str) -> None:
 def resolve(name: str = "auto") -> torch.device:
     """The ``torch.device`` for ``name``; one ConfigError naming the devices that exist when it does not."""
     check_name(name)
-    if name == "auto":
-        name = auto()
+    name = auto() if name == "auto" else name
     have = available()
-    if name.startswith("cuda"):
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} does not exist on this machine; it has: {', '.join(have)}")
-    elif name == "mps" and "mps" not in have:
-        raise ConfigError(f"device 'mps' does not exist on this machine; it has: {', '.join(have)}")
+    if name not in have:
+        raise ConfigError(f"device {name!r} does not exist on this machine; it has: {', '.join(have)}")
     return torch.device(name)
 
 
 def cuda_bf16(device: str) -> bool:
     """bf16 at full speed on a CUDA device: compute capability >= 8.0 (Ampere and later)."""
-    if not device.startswith("cuda") or not torch.cuda.is_available():
+    if device not in available() or not device.startswith("cuda"):
         return False
-    index = int(device.split(":")[1]) if ":" in device else 0
-    return index < torch.cuda.device_count() and torch.cuda.get_device_capability(index) >= (8, 0)
+    return torch.cuda.get_device_capability(torch.device(device).index or 0) >= (8, 0)
 
 
 def rng_state(device: torch.device) -> torch.Tensor | None:

@@ -216,15 +216,22 @@ def training_evaluator(cfg, names: list[str] | None = None) -> Callable:
 
     def hook(trainer) -> dict:
         fake = trainer.sample(cfg.eval_samples)
-        real = _cached_reference(cfg.dataset, len(fake), cfg.data_dir, cfg.image_size, cfg.channels)
-        feats = reference_features(real) if cfg.dataset == "mnist" else None
+        real, feats = reference_for(cfg, len(fake))
         return evaluate(cfg.dataset, fake, trainer.critic, chosen, real=real, real_features=feats)
     return hook
 
 
+def reference_for(cfg, n: int, seed: int = 0) -> tuple[Tensor, tuple[np.ndarray, np.ndarray] | None]:
+    """The real data a run's ``n`` samples are compared with (``real_reference`` for its dataset and
+    data_dir) and, for MNIST, the evaluator's cached features of it; kept in memory between calls."""
+    real = _cached_reference(cfg.dataset, n, seed, cfg.data_dir, cfg.image_size, cfg.channels)
+    return real, (reference_features(real) if cfg.dataset == "mnist" else None)
+
+
 @functools.lru_cache(maxsize=4)
-def _cached_reference(dataset: str, n: int, data_dir: str | None, image_size: int, channels: int) -> Tensor:
-    return real_reference(dataset, n, data_dir=data_dir, image_size=image_size, channels=channels)
+def _cached_reference(dataset: str, n: int, seed: int, data_dir: str | None, image_size: int,
+                      channels: int) -> Tensor:
+    return real_reference(dataset, n, seed, data_dir=data_dir, image_size=image_size, channels=channels)
 
 
 _FEATURES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -268,7 +275,7 @@ def reference_features(real: Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 __all__ = [
     "METRICS", "EvalContext", "Metric", "MnistEvaluator", "absent_metrics", "class_coverage", "evaluate", "fid",
-    "frechet_distance",
-    "high_quality", "inception_score", "kid", "metrics_for", "mnist_evaluator", "modes_covered", "prdc",
-    "real_reference", "reference_features", "register_metric", "training_evaluator", "wasserstein1_exact",
+    "frechet_distance", "high_quality", "inception_score", "kid", "metrics_for", "mnist_evaluator",
+    "modes_covered", "prdc", "real_reference", "reference_features", "reference_for", "register_metric",
+    "training_evaluator", "wasserstein1_exact",
 ]

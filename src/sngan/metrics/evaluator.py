@@ -70,7 +70,6 @@ def _load_state() -> dict[str, Tensor]:
 
 def mnist_evaluator(device: torch.device | str = "cpu") -> MnistEvaluator:
     """The shipped MNIST classifier in eval mode on ``device`` (a fresh copy each call)."""
-    with torch.device("cpu"):
-        model = MnistEvaluator()
+    model = MnistEvaluator()
     model.load_state_dict(_load_state())
     return model.to(device).eval().requires_grad_(False)

@@ -29,18 +29,18 @@ def as_model_images(images, name: str = "images") -> Tensor:
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
         raise ValueError(f"{name}: expected {ACCEPTED}; got {str(x.dtype).replace('torch.', '')} "
                          f"{list(x.shape)}")
+    if len(x) < 2:
+        raise ValueError(f"{name}: need at least 2 images, got {len(x)}")
     if x.dtype == torch.uint8:
         x = x.float().div_(127.5).sub_(1.0)
     elif x.is_floating_point():
         x = x.float()
-        if not torch.isfinite(x).all() or x.numel() and (x.min() < -1 or x.max() > 1):
-            lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 0.0)
+        if not torch.isfinite(x).all() or x.min() < -1 or x.max() > 1:
+            lo, hi = float(x.min()), float(x.max())
             raise ValueError(f"{name}: float images must be finite and in [-1, 1] (got values in [{lo:g}, {hi:g}]); "
                              "pass uint8 for 0-255 images, or map [0, 1] floats with x * 2 - 1")
     else:
         raise ValueError(f"{name}: expected {ACCEPTED}; got dtype {str(x.dtype).replace('torch.', '')}")
-    if len(x) < 2:
-        raise ValueError(f"{name}: need at least 2 images, got {len(x)}")
     return x
 
 

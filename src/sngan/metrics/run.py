@@ -32,14 +32,13 @@ def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 
     """Metrics of the run's newest valid checkpoint (EMA generator when present); writes metrics.json
     unless ``write`` is False (then ``write_metrics`` does it). ``trainer``: the Trainer that just
     finished this run (its state is the newest checkpoint's), so the models need not be reloaded."""
-    from sngan.metrics import absent_metrics, evaluate, metrics_for, real_reference
+    from sngan.metrics import absent_metrics, evaluate, metrics_for, reference_for
     from sngan.train.logging import make_progress
     from sngan.train.run import Run
     from sngan.train.sampling import eval_noise, generate
 
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
-    bar = make_progress(1 + len(names or []), 0, "eval", progress, unit="step")
     if trainer is not None:
         cfg, step, critic = trainer.cfg, trainer.step, trainer.critic
         n = n_samples or DEFAULT_SAMPLES.get(cfg.dataset, 5000)
@@ -53,14 +52,10 @@ def evaluate_run(run_dir: str | Path, n_samples: int | None = None, seed: int = 
         fake = generate(run.generator(checkpoint, device=device), eval_noise(cfg, n).to(device))  # = trainer.sample(n)
     torch.manual_seed(seed)
     names = names or metrics_for(cfg.dataset)
-    bar.total = 1 + len(names)
-    bar.update(1)  # the samples
-    real = None  # MNIST and the toys: the metrics' own reference (MNIST test images, fresh toy points)
-    if cfg.dataset in ("cifar10", "folder"):
-        real = real_reference(cfg.dataset, n, seed, data_dir=cfg.data_dir, image_size=cfg.image_size,
-                              channels=cfg.channels)
+    real, real_features = reference_for(cfg, n, seed)
+    bar = make_progress(len(names), 0, "eval", progress, unit="metric")
     try:
-        values = evaluate(cfg.dataset, fake, critic, names, real=real, seed=seed,
+        values = evaluate(cfg.dataset, fake, critic, names, real=real, real_features=real_features, seed=seed,
                           on_metric=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     finally:
         bar.close()

@@ -5,14 +5,12 @@ evaluate the end. Used by the study runner and benchmarks/tune.py:
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from sngan.errors import TrainingDiverged, UserError
 from sngan.study.runner import along_metrics, run_state
 from sngan.train import Trainer
-from sngan.train.checkpoint import list_checkpoints
 from sngan.train.config import TrainConfig, from_dict
 
 
@@ -20,10 +18,7 @@ def run_one(run_dir: Path, cfg: TrainConfig, eval_samples: int | None = None) ->
     from sngan.metrics import training_evaluator
     from sngan.metrics.run import evaluate_run
 
-    state = run_state(run_dir)
-    if state == "partial" and not list_checkpoints(run_dir):
-        shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to keep
-        state = "new"
+    state = run_state(run_dir)  # "partial" without a checkpoint: the Trainer trains it again from step 0
     trainer = None
     if state in ("new", "partial"):
         hook = training_evaluator(cfg, along_metrics(cfg.dataset)) if cfg.eval_every else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -22,7 +21,6 @@ METHODS = ("clip", "gp", "sn", "none")
 LOSS_NAMES = ("wasserstein", "hinge", "bce")
 DATASET_NAMES = ("mnist", "ring8", "grid25", "swissroll", "cifar10", "folder")
 TOY = ("ring8", "grid25", "swissroll")
-_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")  # after "auto" is resolved
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
@@ -120,8 +118,9 @@ class TrainConfig:
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
         need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
         need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
-        need(isinstance(self.device, str) and _DEVICE.match(self.device) is not None, "device",
-             "choose auto, cpu, cuda, cuda:N or mps")
+        from sngan.device import check_name
+
+        check_name(self.device)
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
@@ -295,8 +294,7 @@ def parse_value(key: str, text: str) -> Any:
         hint = (f" (did you mean {', '.join(close)}?)" if close
                 else "; `sngan train --method M --dataset D --dry-run` lists every key")
         raise ConfigError(f"unknown config key {key!r}{hint}")
-    default = _FIELDS[key].default
-    kind = type(default) if default is not None else str
+    kind = _kind(key)
     if key == "data_dir":
         return None if text.lower() in ("", "none") else text
     try:

@@ -27,7 +27,6 @@ from torch import nn
 class DistInfo:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     device: torch.device = torch.device("cpu")  # where collectives' tensors live (NCCL: this rank's GPU)
 
     @property
@@ -52,7 +51,7 @@ def init_from_env(device: str = "cpu") -> DistInfo:
         torch.cuda.set_device(where)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local, where)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), where)
 
 
 def average_gradients(module: nn.Module, info: DistInfo) -> None:

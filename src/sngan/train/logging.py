@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +87,12 @@ class LineProgress:
 
     def __init__(self, total: int, initial: int, desc: str, unit: str = "it", first: float = 10.0,
                  every: float = 30.0) -> None:
-        import time
-
         self.total, self.n, self.desc, self.unit = total, initial, desc, unit
         self._start_n, self._t0 = initial, time.monotonic()
         self._next, self._every = self._t0 + first, every
         self.postfix = ""
 
     def update(self, k: int = 1) -> None:
-        import time
-
         self.n += k
         now = time.monotonic()
         if now >= self._next and self.n < self.total:

@@ -110,10 +110,6 @@ class Run:
 
     # -- models ------------------------------------------------------------------------------------
 
-    def uses_ema(self, ema: bool = True) -> bool:
-        """Whether ``generator(ema=ema)`` is the EMA copy (a run trained with ema=0 has none)."""
-        return ema and self.config.ema > 0
-
     def generator(self, step: int | Checkpoint | None = None, ema: bool = True,
                   device: torch.device | str | None = None) -> nn.Module:
         """The generator in eval mode, without gradients: the EMA copy when ``ema`` and the run kept one
@@ -229,13 +225,12 @@ def export_samples(run: Run, out: str | Path, n: int = 64, *, seed: int = 0, ste
         from sngan.data import toy as toy_points
 
         real = toy_points(cfg.dataset, min(n, 2500), seed=seed + 1)
-    shape = (2,) if toy else tuple(generator(sampling.noise(1, cfg.latent_dim, 0, device)).shape[1:])
     title = f"{cfg.method}/{cfg.dataset} step {c.step}, {n} samples"
     try:
-        write_samples(batches(), n, out, toy=toy, shape=shape, real=real, title=title)
+        write_samples(batches(), n, out, kind, toy=toy, real=real, title=title)
     except OSError as e:
         raise UserError(f"--out {out}: cannot write ({e.strerror or e})") from None
     finally:
         bar.close()
-    return {"path": out, "n": n, "step": c.step, "generator": "ema" if run.uses_ema(ema) else "generator",
+    return {"path": out, "n": n, "step": c.step, "generator": "ema" if ema and cfg.ema > 0 else "generator",
             "format": kind or "folder", "seed": seed}

@@ -14,7 +14,7 @@ def save_image_grid(images: Tensor, path, nrow: int = 8) -> None:
     """images float [N, C, H, W] in [-1, 1] → a PNG grid (no torchvision); ``path``: a path or a binary file."""
     from PIL import Image
 
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    x = to_uint8(images).cpu().numpy()
     n, c, h, w = x.shape
     ncol = min(nrow, n)
     nrows = -(-n // ncol)
@@ -71,10 +71,14 @@ POINT_FORMATS = {".csv": "x,y rows", ".npy": "float32 [N, 2]", ".npz": "float32 
                  ".png": "a scatter over the real data"}
 
 
+def to_uint8(images: Tensor) -> Tensor:
+    """float images in [-1, 1] → uint8 (0-255), the inverse of the data loaders' x/127.5 - 1."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def to_uint8_nhwc(images: Tensor) -> np.ndarray:
     """float [N, C, H, W] in [-1, 1] → uint8 [N, H, W, C] (the layout FID tools read)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return to_uint8(images).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 def output_kind(path: Path, toy: bool) -> str:
@@ -97,7 +101,8 @@ class _NpyStream:
     """Writes a .npy array batch by batch into an open binary file (only the header knows the total)."""
 
     def __init__(self, fh, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                  "shape": shape}
         np.lib.format.write_array_header_1_0(fh, header)
         self.fh, self.dtype = fh, np.dtype(dtype)
 
@@ -105,16 +110,16 @@ class _NpyStream:
         self.fh.write(np.ascontiguousarray(batch, dtype=self.dtype).tobytes())
 
 
-def write_samples(batches, n: int, path: Path, *, toy: bool, shape: tuple[int, ...],
-                  real: Tensor | None = None, title: str = "") -> None:
-    """Write ``n`` samples, arriving as float tensors from ``batches``, in the format of ``path``
-    (``output_kind``). Files appear atomically (complete or not at all); batches are written as they
-    come, so memory stays bounded by one batch (a PNG grid or scatter holds its ``n`` samples)."""
+def write_samples(batches, n: int, path: Path, kind: str, *, toy: bool, real: Tensor | None = None,
+                  title: str = "") -> None:
+    """Write ``n`` samples, arriving as float tensors from ``batches``, in format ``kind``
+    (``output_kind(path, toy)``). Files appear atomically (complete or not at all); batches are written
+    as they come, so memory stays bounded by one batch (a PNG grid or scatter holds its ``n`` samples)."""
+    import contextlib
     import zipfile
 
     from sngan.files import atomic_directory, atomic_open
 
-    kind = output_kind(path, toy)
     if kind == "":
         with atomic_directory(path) as tmp:
             width, i = max(6, len(str(n - 1))), 0
@@ -137,24 +142,22 @@ def write_samples(batches, n: int, path: Path, *, toy: bool, shape: tuple[int, .
             for batch in batches:
                 np.savetxt(fh, batch.detach().float().cpu().numpy(), fmt="%.9g", delimiter=",")
         return
-    full = (n, *shape) if toy else (n, shape[1], shape[2], shape[0])
-    dtype = np.float32 if toy else np.uint8
-    convert = (lambda b: b.detach().float().cpu().numpy()) if toy else to_uint8_nhwc
-    with atomic_open(path, "wb") as fh:
-        if kind == ".npy":
-            stream = _NpyStream(fh, full, dtype)
-            for batch in batches:
-                stream.write(convert(batch))
-            return
-        # .npz: one stored (uncompressed) member arr_0.npy, streamed; a fixed timestamp, so the same
-        # samples give the same bytes
-        info = zipfile.ZipInfo("arr_0.npy", date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf, \
-                zf.open(info, "w", force_zip64=True) as member:
-            stream = _NpyStream(member, full, dtype)
-            for batch in batches:
-                stream.write(convert(batch))
+    convert = (lambda b: b.detach().float().cpu().numpy()) if toy else to_uint8_nhwc  # noqa: E731
+    with atomic_open(path, "wb") as fh, contextlib.ExitStack() as stack:
+        out = fh
+        if kind == ".npz":
+            # one stored (uncompressed) member arr_0.npy, streamed; a fixed timestamp, so the same samples
+            # give the same bytes
+            info = zipfile.ZipInfo("arr_0.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf = stack.enter_context(zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED))
+            out = stack.enter_context(zf.open(info, "w", force_zip64=True))
+        stream = None
+        for batch in batches:
+            array = convert(batch)
+            if stream is None:  # the first batch tells the sample shape; the header needs the total
+                stream = _NpyStream(out, (n, *array.shape[1:]), array.dtype)
+            stream.write(array)
 
 
 def _png(img: np.ndarray, path: Path) -> None:

@@ -28,8 +28,7 @@ def autocast(precision: str, device_type: str = "cpu"):
 def noise(n: int, latent_dim: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
     """``[n, latent_dim]`` standard normal noise from a private generator seeded with ``seed``, drawn on
     the CPU (the same numbers on every device) and moved to ``device``."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    return torch.randn(n, latent_dim, generator=gen, device="cpu").to(device)
+    return next(noise_batches(n, latent_dim, seed, n, device))
 
 
 def noise_batches(n: int, latent_dim: int, seed: int, batch_size: int,
@@ -49,11 +48,6 @@ def fixed_noise(cfg) -> Tensor:
 def eval_noise(cfg, n: int) -> Tensor:
     """The noise of an evaluation with ``n`` samples (the same at every evaluation of a run)."""
     return noise(n, cfg.latent_dim, cfg.seed + EVAL_NOISE_SEED)
-
-
-def has_batchnorm(generator: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-               for m in generator.modules())
 
 
 @torch.no_grad()
