@@ -2,12 +2,10 @@
 resumed run's event stream equals an uninterrupted one's (steps past the checkpoint are purged)."""
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # the dev extra has it
 
 from sngan.train import Trainer, resolve
 from sngan.train.tensorboard import scalars
-
-EventAccumulator = pytest.importorskip(  # dev extra; `make test` installs it
-    "tensorboard.backend.event_processing.event_accumulator").EventAccumulator
 
 
 def read_events(run_dir):
