@@ -1,4 +1,5 @@
 import copy
+import tempfile
 
 import pytest
 import torch
@@ -6,8 +7,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
 import sngan
-from sngan.nn import SpectralNorm
-from sngan.spectral import matrix_sigma, operator_norm
+from sngan.nn import SpectralNorm, spectral_sigma
+from sngan.spectral import CERTIFIED_MARGIN, matrix_sigma, operator_norm, operator_norm_of_weight
 
 
 def _sn(module):
@@ -72,7 +73,7 @@ def test_u_v_change_only_in_training_and_eval_reproduces_last_training_forward()
     torch.testing.assert_close(out_eval, out_eval2, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("mode", ["matrix", "operator", "exact"])
+@pytest.mark.parametrize("mode", ["matrix", "operator", "exact", "certified"])
 def test_two_forwards_then_one_backward(mode):
     critic = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(4 * 4 * 4, 1))
     for m in critic:
@@ -106,7 +107,7 @@ def test_gradcheck_through_two_forwards(mode):
     assert torch.autograd.gradcheck(f, (w,), eps=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["matrix", "operator", "exact"])
+@pytest.mark.parametrize("mode", ["matrix", "operator", "exact", "certified"])
 def test_state_dict_round_trip_and_deepcopy(mode):
     make = lambda: nn.Conv2d(3, 4, 3, padding=1)  # noqa: E731
     a = sngan.spectral_norm(make(), mode=mode)
@@ -122,7 +123,7 @@ def test_state_dict_round_trip_and_deepcopy(mode):
     keys = set(a.state_dict())
     expected = {"bias", "parametrizations.weight.original", "parametrizations.weight.0.u",
                 "parametrizations.weight.0.v", "parametrizations.weight.0.sigma"}
-    if mode == "operator":
+    if mode in ("operator", "certified"):
         expected.add("parametrizations.weight.0.input_shape")
     assert keys == expected
 
@@ -234,3 +235,79 @@ def test_public_namespace_of_the_design():
     for name in ("mnist_evaluator", "fid", "kid", "prdc", "inception_score", "class_coverage",
                  "wasserstein1_exact", "modes_covered", "high_quality"):
         assert callable(getattr(s.metrics, name))
+
+
+# --- certified mode: σ <= 1 by construction, while the weights move ----------------------------
+
+
+def _true_sigmas_along_training(mode: str, steps: int) -> list[float]:
+    """The issue's run: the standard critic (width 0.25) on MNIST, Adam 2e-4 (0.5, 0.999), one power
+    iteration per step, parametrize.cached() as the trainer does. After each critic forward, the true
+    operator norm (Lanczos, float64) of every normalized conv weight that forward used."""
+    from sngan.train.config import resolve
+    from sngan.train.loop import Trainer
+
+    cfg = resolve("sn", "mnist", "paper", overrides={
+        "sn_mode": mode, "width": 0.25, "steps": steps, "lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.5, "beta2": 0.999,
+        "n_critic": 1, "batch_size": 64, "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "ema": 0.0,
+        "precision": "fp32", "device": "cpu"})
+    used: dict[str, torch.Tensor] = {}
+    sigmas = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, f"{tmp}/run", progress=False)
+        layers = {}
+        for name, m in trainer.critic.named_modules():
+            if isinstance(m, nn.Conv2d):
+                p = m.parametrizations.weight[0]
+                layers[name] = (m, p)
+                p.register_forward_hook(lambda mod, a, out, name=name: used.__setitem__(name, out.detach().clone())
+                                        if mod.training else None)
+        for _ in range(steps):
+            trainer.critic_step(next(trainer.sampler))
+            for name, (m, p) in layers.items():
+                shape = tuple(p.input_shape.tolist())
+                sigmas.append(operator_norm_of_weight(m, used[name], shape))
+            trainer.step += 1
+            trainer.generator_step()
+        trainer.release()
+    return sigmas
+
+
+def test_certified_mode_holds_sigma_at_most_1_at_every_training_step_where_power_iteration_drifts():
+    steps = 8
+    operator = _true_sigmas_along_training("operator", steps)
+    certified = _true_sigmas_along_training("certified", steps)
+    # power iteration is a lower bound on σ and lags weights that move fast: W/σ̂ drifts above 1
+    assert max(operator) > 1.02
+    # the certified bound is an upper bound on σ at every step: the normalized layer is <= 1
+    assert max(certified) <= 1.0 + 1e-6
+    assert min(certified) >= 0.95  # the bound's slack on these feature maps (7x7 is the largest)
+
+
+def test_certified_mode_reuses_its_bound_in_eval_until_the_weight_changes(monkeypatch):
+    layer = sngan.spectral_norm(nn.Conv2d(2, 3, 3, padding=1), mode="certified", input_shape=(2, 6, 6))
+    calls = []
+    real = sngan.nn.certified_sigma
+    monkeypatch.setattr(sngan.nn, "certified_sigma", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = torch.randn(4, 2, 6, 6)
+    layer.eval()
+    with torch.no_grad():
+        layer(x)
+        layer(x)
+    assert len(calls) == 1
+    with torch.no_grad():
+        layer.parametrizations.weight.original.mul_(2.0)  # an optimizer step, in place
+        y = layer(x)
+    assert len(calls) == 2
+    expected = sngan.spectral.certified_sigma(layer, layer.parametrizations.weight.original.detach(), (2, 6, 6))
+    assert layer.parametrizations.weight[0].sigma.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert torch.isfinite(y).all()
+
+
+def test_certified_mode_on_a_linear_layer_is_its_exact_sigma_and_needs_no_shape():
+    torch.manual_seed(0)
+    layer = sngan.spectral_norm(nn.Linear(6, 4), mode="certified")
+    exact = torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach().double(), ord=2).item()
+    layer(torch.randn(2, 6))
+    assert spectral_sigma(layer).item() == pytest.approx(exact * CERTIFIED_MARGIN, rel=1e-5)
+    assert torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2).item() <= 1.0

@@ -4,7 +4,11 @@ from torch import nn
 
 from conftest import dense_jacobian
 from sngan.spectral import (
+    CERTIFIED_MARGIN,
+    certified_sigma,
     circular_conv2d_singular_values,
+    frequency_matrices,
+    gram_bound,
     layer_adjoint,
     layer_map,
     matrix_sigma,
@@ -97,3 +101,72 @@ def test_reshaped_kernel_sigma_is_not_the_conv_operator_norm():
     layer = nn.Conv2d(1, 64, 3, padding=1).double()
     ratio = operator_norm(layer, (1, 28, 28)) / matrix_sigma(layer.weight).item()
     assert 2.0 < ratio <= 3.0 + 1e-9  # bounded by sqrt(k*k)=3 for stride 1
+
+
+# --- the certified upper bound (FFT of the circular embedding + Gram iteration) ---------------
+
+CERTIFIABLE = [c for c in CASES if not c[0].startswith("convT") and c[0] not in ("reflect", "replicate")] + [
+    ("stride3_k5", lambda: nn.Conv2d(2, 3, 5, stride=3, padding=2), (2, 9, 9)),
+    ("circular_kernel_wraps", lambda: nn.Conv2d(2, 3, 5, padding=2, padding_mode="circular"), (2, 3, 3)),
+    ("circular_stride2", lambda: nn.Conv2d(2, 3, 4, stride=2, padding=1, padding_mode="circular"), (2, 6, 6)),
+    ("linear", lambda: nn.Linear(7, 5), (7,)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", CERTIFIABLE, ids=[c[0] for c in CERTIFIABLE])
+def test_certified_sigma_is_an_upper_bound_on_the_dense_jacobian_norm(name, make, shape):
+    torch.manual_seed(1)
+    layer = make().double()
+    true = torch.linalg.matrix_norm(dense_jacobian(lambda x: layer_map(layer, layer.weight, x), shape), ord=2).item()
+    bound = certified_sigma(layer, layer.weight.detach(), shape).item()
+    assert bound >= true * (1 - 1e-6)
+    # circular padding (stride dividing the input) and Linear are exact, up to the rounding margin
+    if name.startswith("circular") or name == "linear":
+        assert bound == pytest.approx(true * CERTIFIED_MARGIN, rel=2e-6)
+    else:
+        assert bound <= true * 2.0
+
+
+def test_certified_sigma_matches_the_sedghi_formula_for_circular_convolutions():
+    torch.manual_seed(0)
+    layer = nn.Conv2d(4, 6, 3, padding=1, padding_mode="circular")
+    exact = circular_conv2d_singular_values(layer.weight.detach(), 10).max().item()
+    assert certified_sigma(layer, layer.weight.detach(), (4, 10, 10)).item() == pytest.approx(
+        exact * CERTIFIED_MARGIN, rel=1e-6)
+
+
+def test_gram_bound_bounds_every_matrix_and_is_tight():
+    torch.manual_seed(0)
+    for mats in (torch.randn(6, 9, 4, dtype=torch.complex128), torch.randn(5, 3, 8, dtype=torch.float64)):
+        sigma = torch.linalg.matrix_norm(mats, ord=2)
+        bound = gram_bound(mats, n_iter=8)
+        assert torch.all(bound >= sigma * (1 - 1e-12))
+        assert torch.allclose(bound, sigma, rtol=1e-3)
+    # a repeated top singular value is the worst case: the bound is rank^(1/2^(t+2)) loose at most
+    eye = torch.eye(4, dtype=torch.float64)[None]
+    assert gram_bound(eye, n_iter=3).item() == pytest.approx(4 ** (1 / 32), rel=1e-12)
+
+
+def test_certified_sigma_gradient_is_the_top_frequencys_singular_value_gradient():
+    # Circular padding: the bound is the exact norm (times the margin), so its gradient must equal the
+    # autograd gradient of the exact largest singular value over the frequency matrices (float64 SVD).
+    torch.manual_seed(0)
+    for layer, shape in ((nn.Conv2d(3, 5, 4, stride=2, padding=1, padding_mode="circular"), (3, 8, 8)),
+                         (nn.Conv2d(4, 6, 3, padding=1, groups=2, padding_mode="circular"), (4, 6, 6)),
+                         (nn.Linear(6, 4), (6,))):
+        w64 = layer.weight.detach().double().requires_grad_()
+        exact = torch.linalg.matrix_norm(frequency_matrices(layer, w64, shape).to(torch.complex128), ord=2).max()
+        (g_exact,) = torch.autograd.grad(exact, w64)
+        w = layer.weight.detach().clone().requires_grad_()
+        (g,) = torch.autograd.grad(certified_sigma(layer, w, shape), w)
+        assert torch.allclose(g.double(), g_exact, atol=1e-5)
+
+
+def test_certified_sigma_refuses_what_it_cannot_bound():
+    with pytest.raises(ValueError, match="padding"):
+        certified_sigma(nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), torch.ones(3, 2, 3, 3), (2, 5, 5))
+    with pytest.raises(ValueError, match="Conv1d/2d/3d"):
+        certified_sigma(nn.ConvTranspose2d(2, 3, 3), torch.ones(2, 3, 3, 3), (2, 5, 5))
+    with pytest.raises(ValueError, match="divide"):
+        certified_sigma(nn.Conv2d(2, 3, 3, stride=2, padding=1, padding_mode="circular"), torch.ones(3, 2, 3, 3),
+                        (2, 5, 5))

@@ -53,7 +53,7 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     print(f"SN-GAN standard CNN critic at 28x28x1, width {args.width}, seed {args.seed}\n")
     print(format_table("no normalization", layer_sigmas(base, shape)))
     x = (torch.rand(32, *shape, device="cpu") * 2 - 1).to(device)
-    for mode in ("matrix", "exact", "operator"):
+    for mode in ("matrix", "exact", "operator", "certified"):
         critic = MnistCritic(width=args.width)
         critic.load_state_dict(base.state_dict())
         critic.to(device)

@@ -159,6 +159,8 @@ class SpectralNormalization(NoConstraint):
         return critic
 
     def describe(self) -> str:
+        if self.mode == "certified":
+            return "spectral normalization, certified σ (an upper bound on each layer's operator norm: Gram iteration)"
         return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} power iteration(s)/forward"
 
 

@@ -9,6 +9,18 @@
   input shape seen on the first forward, by power iteration through the layer and its adjoint
   with a kept u. This is the σ that bounds the layer's Lipschitz constant.
 * ``"exact"``    — σ of the reshaped matrix from a full SVD on every forward (a slow reference).
+* ``"certified"`` — a guaranteed *upper* bound on the layer's operator norm at its input shape
+  (the circular convolution containing the layer, block-diagonalised by the FFT, each block bounded
+  by Gram iteration: :func:`sngan.spectral.certified_sigma`), recomputed from the weight on every
+  training forward, with no state carried between steps. The normalized layer's operator norm is
+  <= 1 by construction at every step, however fast the weights move; it is below 1 by the bound's
+  slack (zero padding: 0.1-4% on the SN-GAN critic at 28x28, more on tiny feature maps).
+
+Which guarantees what: power iteration (``matrix``, ``operator``) gives a *lower* bound on σ, so a
+normalized layer's norm is >= 1 whenever the estimate lags the weights (early training: the
+operator norm drifts to 1.05-1.17 on the MNIST critic, benchmarks/bench_sn_drift.py) and equals 1
+once it has converged; ``matrix`` σ is moreover not the convolution's operator norm. ``certified``
+is the mode whose ``σ <= 1`` holds at every step.
 
 The layer, the loss and the loop do not know the parametrization exists. u, v, σ and (operator
 mode) the input shape are buffers: eval is deterministic and ``state_dict`` carries them.
@@ -31,6 +43,7 @@ from sngan.spectral import (
     LINEAR_TYPES,
     default_dim,
     layer_adjoint,
+    certified_sigma,
     layer_map,
     power_iteration_,
     reshape_weight_to_matrix,
@@ -38,7 +51,9 @@ from sngan.spectral import (
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm", "spectral_sigma", "MODES"]
 
-MODES = ("matrix", "operator", "exact")
+MODES = ("matrix", "operator", "exact", "certified")
+# modes that need the layer's input shape (a convolution's operator norm depends on it)
+SHAPED_MODES = ("operator", "certified")
 # Power iterations run when u is (re)initialised: at registration (as torch does) and, in
 # operator mode, when the input shape becomes known or changes.
 INIT_ITERATIONS = 15
@@ -71,9 +86,10 @@ class SpectralNorm(nn.Module):
         # The layer is needed in operator mode to know its stride, padding, ... Keep it out of
         # the module tree (no recursion in state_dict / deepcopy / .to()): store a plain view of
         # the hyper-parameters instead of the module itself.
-        self._layer = _LayerSpec.from_module(module) if mode == "operator" else None
+        self._layer = _LayerSpec.from_module(module) if mode in SHAPED_MODES else None
+        self._eval_key: tuple | None = None  # (certified, eval) the weight version self.sigma belongs to
         self.register_buffer("sigma", torch.ones((), dtype=weight.dtype, device=weight.device))
-        if mode == "operator":
+        if mode in SHAPED_MODES:
             self.register_buffer("input_shape", torch.zeros(0, dtype=torch.int64, device=weight.device))
             self.register_buffer("u", weight.new_zeros(0))
             self.register_buffer("v", weight.new_zeros(0))
@@ -93,11 +109,18 @@ class SpectralNorm(nn.Module):
 
     @property
     def shape_known(self) -> bool:
-        return self.mode != "operator" or self.input_shape.numel() > 0
+        return self.mode not in SHAPED_MODES or self.input_shape.numel() > 0
 
     def set_input_shape(self, weight: Tensor, input_shape: Sequence[int]) -> None:
-        """(Operator mode) fix the input shape, re-initialise u and v for it and converge them."""
+        """(Operator mode) fix the input shape, re-initialise u and v for it and converge them.
+        (Certified mode) fix the input shape the bound is computed for."""
         input_shape = tuple(int(s) for s in input_shape)
+        if self.mode == "certified":
+            self.input_shape = torch.tensor(input_shape, dtype=torch.int64, device=weight.device)
+            self._eval_key = None
+            with torch.no_grad():
+                self.sigma.copy_(self._sigma(weight.detach()))
+            return
         with torch.no_grad():
             v = torch.randn(input_shape, dtype=weight.dtype, device=weight.device)
             u = layer_map(self._layer, weight.detach(), v[None])[0]
@@ -127,6 +150,9 @@ class SpectralNorm(nn.Module):
             power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(matt, y), self.u, self.v, n_iter, self.eps)
 
     def _sigma(self, weight: Tensor) -> Tensor:
+        if self.mode == "certified":
+            in_shape = tuple(int(s) for s in self.input_shape.tolist())
+            return certified_sigma(self._layer, weight, in_shape).to(weight.dtype)
         if self.mode == "exact":
             return torch.linalg.matrix_norm(reshape_weight_to_matrix(weight, self.dim), ord=2)
         # NB: u and v were updated in place; clone them before they enter the graph so that
@@ -141,17 +167,25 @@ class SpectralNorm(nn.Module):
     def forward(self, weight: Tensor) -> Tensor:
         if not self.shape_known:
             raise RuntimeError(
-                "operator-mode spectral norm does not know the layer's input shape yet: run one "
+                f"{self.mode}-mode spectral norm does not know the layer's input shape yet: run one "
                 "forward pass first, or pass input_shape= to spectral_norm()"
             )
         # σ and the power iteration stay in fp32 even under bf16 autocast (only the layer's own
         # matmul / conv runs in low precision).
         with torch.autocast(device_type=weight.device.type, enabled=False):
-            if self.training and self.mode != "exact":
+            if self.mode == "certified" and not self.training and not (torch.is_grad_enabled() and weight.requires_grad):
+                # eval forwards (the generator's step, sampling) of an unchanged weight reuse the bound
+                key = (weight.data_ptr(), weight._version)
+                if key != self._eval_key:
+                    self.sigma.copy_(self._sigma(weight))
+                    self._eval_key = key
+                return weight / self.sigma
+            if self.training and self.mode in ("matrix", "operator"):
                 self._power_method(weight.detach(), self.n_power_iterations)
             sigma = self._sigma(weight)
         with torch.no_grad():
             self.sigma.copy_(sigma.detach())
+        self._eval_key = None
         return weight / sigma
 
     def right_inverse(self, value: Tensor) -> Tensor:
@@ -161,7 +195,8 @@ class SpectralNorm(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Operator-mode buffers change size with the input shape: resize before copying.
-        if self.mode == "operator":
+        self._eval_key = None
+        if self.mode in SHAPED_MODES:
             for name in ("u", "v", "input_shape"):
                 key = prefix + name
                 if key in state_dict and state_dict[key].shape != getattr(self, name).shape:
@@ -169,7 +204,7 @@ class SpectralNorm(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        shape = "" if self.mode != "operator" else f", input_shape={tuple(self.input_shape.tolist())}"
+        shape = "" if self.mode not in SHAPED_MODES else f", input_shape={tuple(self.input_shape.tolist())}"
         return f"mode={self.mode!r}, n_power_iterations={self.n_power_iterations}, dim={self.dim}{shape}"
 
 
@@ -212,12 +247,12 @@ def _input_shape_hook(module: nn.Module, args) -> None:
     x = args[0]
     for name, plist in module.parametrizations.items():
         for p in plist:
-            if isinstance(p, SpectralNorm) and p.mode == "operator":
+            if isinstance(p, SpectralNorm) and p.mode in SHAPED_MODES:
                 shape = tuple(x.shape[1:])
                 known = tuple(int(s) for s in p.input_shape.tolist())
                 if known == shape:
                     continue
-                if known:
+                if known and p.mode == "operator":
                     warnings.warn(
                         f"operator-mode spectral norm of {type(module).__name__}.{name}: input shape "
                         f"changed from {known} to {shape}; σ is re-estimated for the new shape "
@@ -241,13 +276,15 @@ def spectral_norm(
 
     Args:
         module: the layer (any module for ``matrix``/``exact``; Linear, Conv1d/2d/3d or
-            ConvTranspose1d/2d/3d for ``operator``).
+            ConvTranspose1d/2d/3d for ``operator``; Linear or Conv1d/2d/3d with zeros or circular
+            padding for ``certified``).
         name: the parameter to normalize.
         n_power_iterations: power iterations per training forward (Miyato et al. use 1).
         eps: added to norms in the power iteration (numerical safety).
         dim: the output dimension of the weight; ``None`` = 1 for ConvTranspose*, else 0.
-        mode: ``"matrix"`` | ``"operator"`` | ``"exact"`` (see the module docstring).
-        input_shape: (operator mode) the shape of one input, batch excluded; ``None`` = take it
+        mode: ``"matrix"`` | ``"operator"`` | ``"exact"`` | ``"certified"`` (see the module docstring;
+            ``n_power_iterations`` does not apply to ``certified``, which has no iteration state).
+        input_shape: (operator and certified modes) the shape of one input, batch excluded; ``None`` = take it
             from the first forward. A later forward with another shape warns and re-estimates σ
             for the new shape (50 power iterations from a fresh u), so σ always belongs to the
             input the layer is seeing.
@@ -288,9 +325,20 @@ def spectral_norm(
             mode = "matrix"
         elif isinstance(module, (*CONV_TYPES, *CONV_TRANSPOSE_TYPES)) and input_shape is not None:
             input_shape = tuple(int(s) for s in input_shape)
+    if mode == "certified":
+        if not isinstance(module, (nn.Linear, *CONV_TYPES)):
+            raise ValueError(f"mode='certified' supports Linear and Conv1d/2d/3d, not {type(module).__name__}")
+        if name != "weight":
+            raise ValueError(f"mode='certified' normalizes the layer's 'weight', not {name!r}")
+        if isinstance(module, CONV_TYPES) and module.padding_mode not in ("zeros", "circular"):
+            raise ValueError(f"mode='certified' needs zeros or circular padding, not {module.padding_mode!r}")
+        if isinstance(module, nn.Linear):
+            input_shape = (module.in_features,)
+        elif input_shape is not None:
+            input_shape = tuple(int(s) for s in input_shape)
     sn = SpectralNorm(weight.detach(), module, n_power_iterations, eps, dim, mode, input_shape)
     parametrize.register_parametrization(module, name, sn, unsafe=True)
-    if mode == "operator":
+    if mode in SHAPED_MODES:
         module.register_forward_pre_hook(_input_shape_hook)
     return module
 
@@ -311,7 +359,7 @@ def spectral_sigma(module: nn.Module, name: str = "weight") -> Tensor:
 def remove_spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
     """Bake ``W / σ`` into a plain parameter ``module.<name>`` and remove the parametrization."""
     sn = _find(module, name)
-    if sn.mode == "operator":
+    if sn.mode in SHAPED_MODES:
         for key, hook in list(module._forward_pre_hooks.items()):
             if hook is _input_shape_hook:
                 del module._forward_pre_hooks[key]

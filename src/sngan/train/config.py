@@ -51,7 +51,7 @@ class TrainConfig:
     gp_weight: float = 10.0             # gp: λ
     gp_center: float = 1.0              # gp: target gradient norm
     gp_one_sided: bool = False          # gp: penalise only norms above the centre (Petzka et al. 2018)
-    sn_mode: str = "matrix"             # sn: matrix | operator | exact
+    sn_mode: str = "matrix"             # sn: matrix | operator | exact | certified (σ <= 1 by construction)
     n_power_iterations: int = 1         # sn
     # models
     z_dim: int = 0                      # 0 = dataset default (128 images, 2 toy)
@@ -116,7 +116,8 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
-        need(self.sn_mode in ("matrix", "operator", "exact"), "sn_mode", "choose matrix, operator or exact")
+        need(self.sn_mode in ("matrix", "operator", "exact", "certified"), "sn_mode",
+             "choose matrix, operator, exact or certified")
         need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
         from sngan.device import check_name
 
