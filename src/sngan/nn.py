@@ -41,9 +41,9 @@ from sngan.spectral import (
     CONV_TRANSPOSE_TYPES,
     CONV_TYPES,
     LINEAR_TYPES,
+    certified_sigma,
     default_dim,
     layer_adjoint,
-    certified_sigma,
     layer_map,
     power_iteration_,
     reshape_weight_to_matrix,
@@ -173,7 +173,8 @@ class SpectralNorm(nn.Module):
         # σ and the power iteration stay in fp32 even under bf16 autocast (only the layer's own
         # matmul / conv runs in low precision).
         with torch.autocast(device_type=weight.device.type, enabled=False):
-            if self.mode == "certified" and not self.training and not (torch.is_grad_enabled() and weight.requires_grad):
+            needs_graph = torch.is_grad_enabled() and weight.requires_grad
+            if self.mode == "certified" and not self.training and not needs_graph:
                 # eval forwards (the generator's step, sampling) of an unchanged weight reuse the bound
                 key = (weight.data_ptr(), weight._version)
                 if key != self._eval_key:
