@@ -463,7 +463,8 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
     if not (torch.is_grad_enabled() and weight.requires_grad):
         return bound
     with torch.no_grad():
-        u, _, vh = torch.linalg.svd(mats[best].to(torch.complex128 if mats.is_complex() else torch.float64))
+        u, _, vh = torch.linalg.svd(mats[best].to(torch.complex128 if mats.is_complex() else torch.float64),
+                                    full_matrices=False)
         top = (u[:, 0].conj()[:, None] * vh[0].conj()[None, :])  # ∂σ/∂M = conj(u1) v1ᵀ (real part)
     if linear:
         rho = (weight.float() * top.real.to(torch.float32)).sum()
