@@ -78,7 +78,7 @@ def main() -> None:
         result = drift(mode, args.steps, args.width, args.lr, args.iterations)
         results.append(result)
         print(f"mode {mode}, width {args.width}, lr {args.lr}, {args.iterations} power iteration(s)/step "
-              "(n/a for certified); true operator σ of each normalized conv layer:")
+              "(n/a for certified); true operator σ of each normalized layer")
         for r in result["rows"]:
             if r["step"] <= 10 or r["step"] % 10 == 0:
                 layers = " ".join(f"{v:.4f}" for v in r["sigma"].values())
