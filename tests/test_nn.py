@@ -57,8 +57,9 @@ def test_diagonal_weight_has_known_sigma():
     assert sngan.spectral_sigma(layer).item() == pytest.approx(4.0)
 
 
-def test_u_v_change_only_in_training_and_eval_reproduces_last_training_forward():
-    layer = sngan.spectral_norm(nn.Conv2d(3, 4, 3))
+@pytest.mark.parametrize("mode", ["matrix", "operator"])
+def test_u_v_change_only_in_training_and_eval_reproduces_last_training_forward(mode):
+    layer = sngan.spectral_norm(nn.Conv2d(3, 4, 3), mode=mode)
     x = torch.randn(2, 3, 8, 8)
     layer(x)
     u0 = _sn(layer).u.clone()
@@ -105,6 +106,45 @@ def test_gradcheck_through_two_forwards(mode):
 
     w = original.detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(f, (w,), eps=1e-6, atol=1e-5)
+
+
+OPERATOR_LAYERS = [
+    ("conv_s2", lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 5, 5)),
+    ("conv1d_dil_groups", lambda: nn.Conv1d(4, 6, 3, padding=2, dilation=2, groups=2), (4, 9)),
+    ("circular", lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (2, 6, 6)),
+    ("same", lambda: nn.Conv2d(2, 3, 3, padding="same"), (2, 6, 6)),
+    ("convT_outpad", lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1), (3, 4, 4)),
+    ("linear", lambda: nn.Linear(7, 5), (7,)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", OPERATOR_LAYERS, ids=[c[0] for c in OPERATOR_LAYERS])
+def test_operator_mode_training_forward_is_w_over_u_a_v_with_its_exact_gradient(name, make, shape):
+    """σ comes from the power iteration's last |Aᵀu| (no extra pass of the layer); value and gradient must
+    equal the textbook W / uᵀA(W)v with u, v after one power step, held constant (Miyato et al.)."""
+    torch.manual_seed(0)
+    layer = make().double()
+    sngan.spectral_norm(layer, mode="operator", input_shape=shape)
+    sn = _sn(layer)
+    u, v = sn.u.clone(), sn.v.clone()
+    original = layer.parametrizations.weight.original
+    from sngan.spectral import layer_adjoint, layer_map
+
+    W = original.detach()
+    out_shape = layer_map(layer, W, torch.zeros(1, *shape, dtype=torch.float64)).shape[1:]
+    u = torch.nn.functional.normalize(layer_map(layer, W, v.reshape(1, *shape)).reshape(-1), dim=0)
+    v = torch.nn.functional.normalize(layer_adjoint(layer, W, u.reshape(1, *out_shape), shape).reshape(-1), dim=0)
+    w_ref = original.detach().clone().requires_grad_(True)
+    sigma_ref = torch.dot(u, layer_map(layer, w_ref, v.reshape(1, *shape)).reshape(-1))
+    target = torch.randn_like(W)
+    ((w_ref / sigma_ref) * target).sum().backward()
+
+    wn = layer.weight  # training forward: one power step, σ from the iteration
+    torch.testing.assert_close(sn.u, u, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(sn.sigma, sigma_ref.detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(wn, (w_ref / sigma_ref).detach(), rtol=1e-12, atol=1e-14)
+    (wn * target).sum().backward()
+    torch.testing.assert_close(original.grad, w_ref.grad, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["matrix", "operator", "exact", "certified"])

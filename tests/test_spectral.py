@@ -11,8 +11,10 @@ from sngan.spectral import (
     gram_bound,
     layer_adjoint,
     layer_map,
+    layer_weight_vjp,
     matrix_sigma,
     operator_norm,
+    power_iteration_,
     reshape_weight_to_matrix,
 )
 
@@ -53,6 +55,29 @@ def test_adjoint_is_the_transpose(name, make, shape):
     out_shape = layer_map(layer, layer.weight, torch.zeros(1, *shape, dtype=torch.float64)).shape[1:]
     Jt = dense_jacobian(lambda y: layer_adjoint(layer, layer.weight, y, shape), out_shape)
     torch.testing.assert_close(Jt, J.t(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,make,shape", CASES, ids=[c[0] for c in CASES])
+def test_layer_weight_vjp_is_the_autograd_weight_gradient(name, make, shape):
+    torch.manual_seed(0)
+    layer = make().double()
+    x = torch.randn(2, *shape, dtype=torch.float64)
+    w = layer.weight.detach().clone().requires_grad_(True)
+    y = layer_map(layer, w, x)
+    g = torch.randn_like(y)
+    (expected,) = torch.autograd.grad(y, w, grad_outputs=g)
+    torch.testing.assert_close(layer_weight_vjp(layer, layer.weight.detach(), x, g), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_power_iteration_returns_u_transpose_a_v_of_the_new_vectors():
+    torch.manual_seed(0)
+    A = torch.randn(6, 9, dtype=torch.float64)
+    u = torch.nn.functional.normalize(torch.randn(6, dtype=torch.float64), dim=0)
+    v = torch.nn.functional.normalize(torch.randn(9, dtype=torch.float64), dim=0)
+    estimate = power_iteration_(lambda x: A @ x, lambda y: A.t() @ y, u, v, 3)
+    assert estimate.item() == pytest.approx(torch.dot(u, A @ v).item(), rel=1e-14)
+    assert estimate.item() <= torch.linalg.matrix_norm(A, ord=2).item()
+    assert power_iteration_(lambda x: A @ x, lambda y: A.t() @ y, u, v, 0) is None
 
 
 def test_layer_map_is_the_layer_without_bias():

@@ -45,6 +45,7 @@ from sngan.spectral import (
     default_dim,
     layer_adjoint,
     layer_map,
+    layer_weight_vjp,
     power_iteration_,
     reshape_weight_to_matrix,
 )
@@ -88,6 +89,7 @@ class SpectralNorm(nn.Module):
         # the hyper-parameters instead of the module itself.
         self._layer = _LayerSpec.from_module(module) if mode in SHAPED_MODES else None
         self._eval_key: tuple | None = None  # (certified, eval) the weight version self.sigma belongs to
+        self._shape_cache: tuple = (None, -1, ())  # (input_shape buffer, its version, as a tuple): no .tolist()
         self.register_buffer("sigma", torch.ones((), dtype=weight.dtype, device=weight.device))
         if mode in SHAPED_MODES:
             self.register_buffer("input_shape", torch.zeros(0, dtype=torch.int64, device=weight.device))
@@ -131,10 +133,18 @@ class SpectralNorm(nn.Module):
 
     # -- the power method and σ ----------------------------------------------------------------
 
+    def _in_shape(self) -> tuple[int, ...]:
+        buf, version, shape = self._shape_cache
+        if buf is not self.input_shape or version != buf._version:
+            shape = tuple(int(s) for s in self.input_shape.tolist())
+            self._shape_cache = (self.input_shape, self.input_shape._version, shape)
+        return shape
+
     @torch.no_grad()
-    def _power_method(self, weight: Tensor, n_iter: int) -> None:
+    def _power_method(self, weight: Tensor, n_iter: int) -> Tensor | None:
+        """n_iter power iterations on u, v in place; returns the last |Wᵀu| (= uᵀWv, the σ estimate)."""
         if self.mode == "operator":
-            in_shape = tuple(int(s) for s in self.input_shape.tolist())
+            in_shape = self._in_shape()
             out_shape = _output_shape(self._layer, weight, in_shape)
 
             def matvec(x):
@@ -143,25 +153,38 @@ class SpectralNorm(nn.Module):
             def rmatvec(y):
                 return layer_adjoint(self._layer, weight, y.reshape(1, *out_shape), in_shape).reshape(-1)
 
-            power_iteration_(matvec, rmatvec, self.u, self.v, n_iter, self.eps)
-        else:
-            mat = weight if weight.ndim == 2 and self.dim == 0 else reshape_weight_to_matrix(weight, self.dim)
-            matt = mat.t()
-            power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(matt, y), self.u, self.v, n_iter, self.eps)
+            return power_iteration_(matvec, rmatvec, self.u, self.v, n_iter, self.eps)
+        mat = weight if weight.ndim == 2 and self.dim == 0 else reshape_weight_to_matrix(weight, self.dim)
+        matt = mat.t()
+        return power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(matt, y), self.u, self.v, n_iter,
+                                self.eps)
 
-    def _sigma(self, weight: Tensor) -> Tensor:
+    def _sigma(self, weight: Tensor, estimate: Tensor | None = None) -> Tensor:
+        """σ(W) with its gradient; ``estimate`` is the |Wᵀu| the power iteration just computed, if it ran."""
         if self.mode == "certified":
-            in_shape = tuple(int(s) for s in self.input_shape.tolist())
+            in_shape = self._in_shape()
             return certified_sigma(self._layer, weight, in_shape).to(weight.dtype)
         if self.mode == "exact":
             return torch.linalg.matrix_norm(reshape_weight_to_matrix(weight, self.dim), ord=2)
         # NB: u and v were updated in place; clone them before they enter the graph so that
         # backward through two forwards (D(real) - D(fake)) does not see them modified.
         u = self.u.clone(memory_format=torch.contiguous_format)
-        v = self.v.clone(memory_format=torch.contiguous_format)
         if self.mode == "operator":
-            in_shape = tuple(int(s) for s in self.input_shape.tolist())
-            return torch.dot(u, layer_map(self._layer, weight, v.reshape(1, *in_shape)).reshape(-1))
+            # σ = uᵀA(W)v with v = Aᵀu/|Aᵀu|, i.e. |Aᵀu|: after a power step that is its last norm, so no
+            # extra pass of the layer is needed, only σ's gradient u ⊗ v (through the layer's geometry)
+            # in the backward. In eval (no power step) it is half a step, v not kept: the same value as
+            # the last training forward while the weight is unchanged, a better estimate after it moved.
+            in_shape = self._in_shape()
+            if estimate is None:
+                with torch.no_grad():
+                    out_shape = _output_shape(self._layer, weight, in_shape)
+                    w = layer_adjoint(self._layer, weight.detach(), u.reshape(1, *out_shape), in_shape).reshape(-1)
+                    estimate = torch.linalg.vector_norm(w)
+                    v = w / estimate.clamp_min(self.eps)
+            else:
+                v = self.v.clone(memory_format=torch.contiguous_format)
+            return _OperatorSigma.apply(weight, estimate, u, v, self._layer, in_shape)
+        v = self.v.clone(memory_format=torch.contiguous_format)
         return torch.vdot(u, torch.mv(reshape_weight_to_matrix(weight, self.dim), v))
 
     def forward(self, weight: Tensor) -> Tensor:
@@ -181,9 +204,10 @@ class SpectralNorm(nn.Module):
                     self.sigma.copy_(self._sigma(weight))
                     self._eval_key = key
                 return weight / self.sigma
+            estimate = None
             if self.training and self.mode in ("matrix", "operator"):
-                self._power_method(weight.detach(), self.n_power_iterations)
-            sigma = self._sigma(weight)
+                estimate = self._power_method(weight.detach(), self.n_power_iterations)
+            sigma = self._sigma(weight, estimate)
         with torch.no_grad():
             self.sigma.copy_(sigma.detach())
         self._eval_key = None
@@ -207,6 +231,23 @@ class SpectralNorm(nn.Module):
     def extra_repr(self) -> str:
         shape = "" if self.mode not in SHAPED_MODES else f", input_shape={tuple(self.input_shape.tolist())}"
         return f"mode={self.mode!r}, n_power_iterations={self.n_power_iterations}, dim={self.dim}{shape}"
+
+
+class _OperatorSigma(torch.autograd.Function):
+    """σ(W) = uᵀA(W)v for fixed u, v (as in Miyato et al.: the vectors are constants), given its value."""
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, value: Tensor, u: Tensor, v: Tensor, layer, in_shape: tuple[int, ...]):
+        ctx.save_for_backward(weight, u, v)
+        ctx.layer, ctx.in_shape = layer, in_shape
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weight, u, v = ctx.saved_tensors
+        out_shape = _output_shape(ctx.layer, weight, ctx.in_shape)
+        dsigma = layer_weight_vjp(ctx.layer, weight, v.reshape(1, *ctx.in_shape), u.reshape(1, *out_shape))
+        return grad * dsigma, None, None, None, None, None
 
 
 def _output_shape(layer, weight: Tensor, in_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -250,7 +291,7 @@ def _input_shape_hook(module: nn.Module, args) -> None:
         for p in plist:
             if isinstance(p, SpectralNorm) and p.mode in SHAPED_MODES:
                 shape = tuple(x.shape[1:])
-                known = tuple(int(s) for s in p.input_shape.tolist())
+                known = p._in_shape()
                 if known == shape:
                     continue
                 if known and p.mode == "operator":

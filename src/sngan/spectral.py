@@ -34,6 +34,7 @@ __all__ = [
     "matrix_sigma",
     "layer_map",
     "layer_adjoint",
+    "layer_weight_vjp",
     "operator_norm",
     "operator_norm_of_weight",
     "circular_conv2d_singular_values",
@@ -72,15 +73,22 @@ def power_iteration_(
     v: Tensor,
     n_iter: int,
     eps: float = 1e-12,
-) -> None:
+) -> Tensor | None:
     """Run ``n_iter`` steps of u <- Av/|Av|, v <- Aᵀu/|Aᵀu| **in place** on ``u`` and ``v``.
 
     In place matters: u and v are module buffers, and a replicated or DDP module must update
     the storage it was given (see the note in torch/nn/utils/parametrizations.py).
+
+    Returns ``|Aᵀu|`` of the last step, which equals ``uᵀAv`` for the new v (the σ estimate), or
+    ``None`` when ``n_iter`` is 0.
     """
+    norm = None
     for _ in range(n_iter):
         u.copy_(F.normalize(matvec(v), dim=0, eps=eps))
-        v.copy_(F.normalize(rmatvec(u), dim=0, eps=eps))
+        w = rmatvec(u)
+        norm = torch.linalg.vector_norm(w)
+        v.copy_(w / norm.clamp_min(eps))
+    return norm
 
 
 def matrix_sigma(weight: Tensor, dim: int = 0) -> Tensor:
@@ -170,6 +178,34 @@ def layer_adjoint(module: nn.Module, weight: Tensor, y: Tensor, input_shape: Seq
         out = layer_map(module, weight.detach(), x)
         (grad,) = torch.autograd.grad(out, x, grad_outputs=y)
     return grad
+
+
+def layer_weight_vjp(module: nn.Module, weight: Tensor, x: Tensor, g: Tensor) -> Tensor:
+    """∂/∂W of ``<g, layer_map(module, W, x)>`` at ``weight``: the weight gradient of the layer's map at
+    input batch ``x`` for output gradient ``g``, without running the map forward (the map is linear
+    in W, so this is also ``Σ g ⊗ x`` through the layer's geometry).
+
+    Operator-mode SN uses it for σ = uᵀA(W)v: its gradient is this with x = v, g = u.
+    """
+    _check_layer(module)
+    kind = _layer_type(module)
+    if issubclass(kind, nn.Linear):
+        return g.reshape(-1, g.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
+    nd = weight.ndim - 2
+    if isinstance(getattr(module, "padding", 0), str):  # 'same' / 'valid': let autograd find the padding
+        with torch.enable_grad():
+            w = weight.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(layer_map(module, w, x), w, grad_outputs=g)
+        return grad
+    transposed = issubclass(kind, CONV_TRANSPOSE_TYPES)
+    padding = module.padding
+    if not transposed and module.padding_mode != "zeros":  # as layer_map: pad explicitly, then no padding
+        x = F.pad(x, module._reversed_padding_repeated_twice, mode=module.padding_mode)
+        padding = (0,) * nd
+    output_padding = module.output_padding if transposed else (0,) * nd
+    return torch.ops.aten.convolution_backward(
+        g, x, weight, None, module.stride, padding, module.dilation, transposed, output_padding, module.groups,
+        [False, True, False])[1]
 
 
 def operator_norm_of_weight(
