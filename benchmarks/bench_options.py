@@ -3,7 +3,8 @@ default, interleaved in one process (medians of repeats, 2 threads), for the MNI
 preset's width and at width 1, and for the toy MLP:
 
 * ``channels_first``  — the image models in the default contiguous layout (the default is channels-last)
-* ``adam_for_loop`` / ``adam_fused`` — Adam's per-tensor loop and its fused kernel (the default is foreach)
+* ``adam_for_loop`` / ``adam_foreach`` — Adam's per-tensor loop and its multi-tensor kernels (the default is
+  the fused kernel)
 * ``one_forward``     — the critic scores real and fake in one forward of 2B (the default is two of B)
 * ``bf16``            — autocast bf16 for the networks (σ, the penalty norm and the losses stay fp32)
 * ``compile``         — ``torch.compile`` of critic and generator (Inductor, C++ codegen on CPU); the
@@ -35,7 +36,7 @@ from sngan import losses
 from sngan.train import Trainer, resolve
 
 OUT = Path(__file__).resolve().parent / "results"
-VARIANTS = ("default", "channels_first", "adam_for_loop", "adam_fused", "one_forward", "bf16", "compile")
+VARIANTS = ("default", "channels_first", "adam_for_loop", "adam_foreach", "one_forward", "bf16", "compile")
 
 
 def one_forward_critic_step(tr: Trainer, real: torch.Tensor) -> None:
@@ -69,7 +70,7 @@ def make_trainer(method: str, model: str, variant: str, tmp: Path) -> tuple[Trai
     tr = Trainer(cfg, tmp / f"{method}-{model}-{variant}", progress=False)
     info: dict = {}
     if variant.startswith("adam_"):
-        kw = {"foreach": False} if variant == "adam_for_loop" else {"fused": True}
+        kw = {"foreach": False} if variant == "adam_for_loop" else {"foreach": True}
         betas = (cfg.beta1, cfg.beta2)
         tr.opt_d = torch.optim.Adam(tr.critic.parameters(), lr=cfg.lr_d, betas=betas, **kw)
         tr.opt_g = torch.optim.Adam(tr.generator.parameters(), lr=cfg.lr_g, betas=betas, **kw)

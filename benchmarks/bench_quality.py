@@ -125,7 +125,8 @@ def main() -> None:
     rows = "\n".join(f"| {p['step']} | {p['train_s'] / 60:.2f} | {p['fid']:.2f} | {p['fid'] / floor:.1f} |"
                      for p in curve)
     (OUT / f"{name}.md").write_text(
-        f"# Time to quality — MNIST, SN-GAN preset `{args.preset}`, {args.threads} threads, "
+        f"# Time to quality — MNIST, SN-GAN preset `{args.preset}`"
+        f"{''.join(f' `--set {item}`' for item in args.set)}, {args.threads} threads, "
         f"torch {torch.__version__}\n\n"
         f"{line}\n\nFID of the EMA generator, {args.samples} samples vs the MNIST test set (the package's "
         f"evaluator); floor = test vs train {floor:.2f}.\n\n| step | training minutes | FID | x floor |\n"
