@@ -6,7 +6,10 @@ quartiles of interleaved repeats), per full iteration at n_critic 1 and 5, image
 sngan / reference. Also the achieved GFLOP/s of a critic step against this machine's fp32 peak.
 Writes benchmarks/results/train.json and train.md.
 
-    python benchmarks/bench_train.py [--repeats 10] [--threads 2] [--quick]
+    python benchmarks/bench_train.py [--repeats 10] [--threads 2] [--quick] [--device auto|cpu|cuda[:N]]
+
+``--device auto`` (the default) times CUDA where it is present: sngan and the reference on the same device,
+synchronized before every clock read.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from reference import ReferenceWGAN
 from torch import nn
 
+from sngan import device as devices
 from sngan.train import Trainer, resolve
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -43,7 +47,7 @@ def conv_flops(model: nn.Module, input_shape) -> int:
 
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
+        model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     for h in hs:
         h.remove()
     return flops
@@ -64,10 +68,10 @@ def fp32_peak() -> tuple[float, str]:
     return peak, how
 
 
-def make_pair(method: str, model: str, tmp: Path, seed: int = 0, precision: str = "fp32"):
+def make_pair(method: str, model: str, tmp: Path, seed: int = 0, precision: str = "fp32", device: str = "cpu"):
     dataset = "mnist" if model.startswith("mnist") else "ring8"
     overrides = {"threads": 0, "sample_every": 0, "diag_every": 0, "ckpt_every": 0, "n_critic": 1,
-                 "precision": precision}
+                 "precision": precision, "device": device}
     if model == "mnist-w1":
         overrides.update(width=1.0, batch_size=64)
     elif model == "mnist-quick":
@@ -81,6 +85,7 @@ def make_pair(method: str, model: str, tmp: Path, seed: int = 0, precision: str 
 
     G, D, shape = build_models(cfg)
     G.load_state_dict({k: v for k, v in trainer.generator.state_dict().items()})
+    G, D = G.to(trainer.device), D.to(trainer.device)
     ref = ReferenceWGAN(method, G, D, cfg.latent_dim, cfg.batch_size, lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2),
                         data=trainer.data, seed=seed)
     return trainer, ref, shape, cfg
@@ -93,20 +98,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="skip the width-1 MNIST model")
     ap.add_argument("--name", default="train", help="result files: results/NAME.json and NAME.md")
+    ap.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda, cuda:N")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    device = devices.resolve(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     peak, how = fp32_peak()
     models = ["mnist-quick", "toy"] + ([] if args.quick else ["mnist-w1"])
     results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
                "threads": args.threads, "repeats": args.repeats, "fp32_peak_gflops": peak, "peak_how": how,
                "rows": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for model in models:
-            pairs = {m: make_pair(m, model, tmp) for m in ("clip", "gp", "sn")}
+            pairs = {m: make_pair(m, model, tmp, device=str(device)) for m in ("clip", "gp", "sn")}
             # The fast options where they are on by default (sn-fast: precision=auto -> bf16 on CPUs with
             # native bf16), the same trainer otherwise.
-            fast = {m: make_pair(m, model, tmp, precision="auto")[0] for m in pairs}
+            fast = {m: make_pair(m, model, tmp, precision="auto", device=str(device))[0] for m in pairs}
             whos = ("sngan", "reference", "fast")
             timings = {(m, who, kind): [] for m in pairs for who in whos for kind in ("critic", "generator")}
             for m, (tr, ref, _, _) in pairs.items():  # warm-up
@@ -120,12 +129,15 @@ def main() -> None:
                     for who in whos:
                         t = fast[m] if who == "fast" else tr
                         real = next(tr.sampler) if who != "reference" else ref.next_real()
+                        sync()
                         t0 = time.perf_counter()
                         for _ in range(args.steps):
                             (t.critic_step(real) if who != "reference" else ref.critic_step(real))
+                        sync()
                         t1 = time.perf_counter()
                         for _ in range(args.steps):
                             (t.generator_step() if who != "reference" else ref.generator_step())
+                        sync()
                         t2 = time.perf_counter()
                         timings[(m, who, "critic")].append((t1 - t0) / args.steps)
                         timings[(m, who, "generator")].append((t2 - t1) / args.steps)
@@ -144,7 +156,7 @@ def main() -> None:
                 for key in ("critic_s", "generator_s", "iter1_s", "iter5_s"):
                     row[f"ratio_{key}"] = row[f"sngan_{key}"] / row[f"reference_{key}"]
                 row["fast_speedup_iter1"] = row["reference_iter1_s"] / row["fast_iter1_s"]  # images/s ratio
-                if model.startswith("mnist"):
+                if model.startswith("mnist") and device.type == "cpu":  # the peak is the CPU's
                     fwd = conv_flops(tr.critic, shape) * 2 * cfg.batch_size
                     factor = 3 if m != "gp" else 6  # forward + backward (2x); GP adds a double backward
                     row["gflops"] = factor * fwd / row["sngan_critic_s"] / 1e9
@@ -160,7 +172,8 @@ def main() -> None:
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     OUT.mkdir(exist_ok=True)
     (OUT / f"{args.name}.json").write_text(json.dumps(results, indent=1))
-    lines = [f"# sngan vs plain PyTorch reference — {results['machine']}, torch {results['torch']}, "
+    lines = [f"# sngan vs plain PyTorch reference — {results['machine']}, {results['device']}, "
+             f"torch {results['torch']}, "
              f"{args.threads} threads, {args.repeats} interleaved repeats", "",
              f"fp32 peak: {how}", "",
              "| model | method | sngan critic ms | reference critic ms | ratio | sngan gen ms | ratio | "

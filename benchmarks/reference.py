@@ -26,19 +26,20 @@ class ReferenceWGAN:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
         self.data = data
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)  # the data order: a CPU generator, as sngan's
+        self.device = next(self.G.parameters()).device  # noise on the models' device, from its generator
 
     def next_real(self) -> torch.Tensor:
         idx = torch.randint(len(self.data), (self.batch_size,), generator=self.gen)
-        return self.data[idx]
+        return self.data[idx.to(self.data.device)]
 
     def critic_step(self, real: torch.Tensor) -> float:
-        z = torch.randn(real.shape[0], self.z_dim)
+        z = torch.randn(real.shape[0], self.z_dim, device=self.device)
         with torch.no_grad():
             fake = self.G(z)
         loss = self.D(fake).mean() - self.D(real).mean()
         if self.method == "gp":
-            alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)))
+            alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=self.device)
             x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
             loss = loss + self.gp_weight * ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
@@ -54,7 +55,7 @@ class ReferenceWGAN:
     def generator_step(self) -> float:
         for p in self.D.parameters():
             p.requires_grad_(False)
-        loss = -self.D(self.G(torch.randn(self.batch_size, self.z_dim))).mean()
+        loss = -self.D(self.G(torch.randn(self.batch_size, self.z_dim, device=self.device))).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()

@@ -18,12 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from reference import ReferenceWGAN  # noqa: E402
 
 
-def _pair(method, tmp_path):
+def _pair(method, tmp_path, device="cpu"):
     cfg = resolve(method, "ring8", "same-budget", {"hidden": 32, "batch_size": 32, "n_critic": 1,
-                                                   "optimizer": "sgd", "lr_d": 0.05, "lr_g": 0.05,
+                                                   "optimizer": "sgd", "lr_d": 0.05, "lr_g": 0.05, "device": device,
                                                    "sample_every": 0, "diag_every": 0, "ckpt_every": 0})
     tr = Trainer(cfg, tmp_path / method)
-    D = ToyCritic(cfg.hidden)  # the same weights, without sngan's parametrization
+    D = ToyCritic(cfg.hidden).to(tr.device)  # the same weights, without sngan's parametrization
     D.load_state_dict({k.replace("parametrizations.weight.original", "weight"): v
                        for k, v in tr.critic.state_dict().items() if ".parametrizations.weight.0." not in k})
     ref = ReferenceWGAN(method, copy.deepcopy(tr.generator), D, cfg.latent_dim, cfg.batch_size,
@@ -44,10 +44,11 @@ def _critic_weights(D):
 
 
 @pytest.mark.parametrize("method", ["clip", "gp", "sn"])
-def test_critic_and_generator_steps_match_the_reference(tmp_path, method):
-    tr, ref = _pair(method, tmp_path)
+def test_critic_and_generator_steps_match_the_reference(tmp_path, method, device):
+    tr, ref = _pair(method, tmp_path, device)
+    assert next(ref.D.parameters()).device == tr.device == ref.device
     real = next(tr.sampler)
-    torch.manual_seed(123)
+    torch.manual_seed(123)  # seeds the CPU and every CUDA generator
     ours = tr.critic_step(real)
     torch.manual_seed(123)
     if method == "sn":
