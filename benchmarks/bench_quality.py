@@ -31,7 +31,7 @@ from sngan.metrics import real_reference
 from sngan.metrics.features import features_and_logits
 from sngan.metrics.fid import fid_from_features
 from sngan.train import Trainer, resolve
-from sngan.train.config import parse_value
+from sngan.train.config import parse_overrides
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -68,9 +68,7 @@ def main() -> None:
           + ", ".join(f"<= {f * floor:.2f} ({f:g}x) in {m:g} min" for f, m in goals), flush=True)
 
     overrides = {"threads": args.threads, "eval_every": args.eval_every}  # the preset's schedule
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = parse_value(key, value)
+    overrides.update(parse_overrides(args.set))
     curve: list[dict] = []
     state = {"eval_s": 0.0, "start": 0.0}
 

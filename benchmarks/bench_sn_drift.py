@@ -31,10 +31,11 @@ from sngan.train.loop import Trainer
 
 
 def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0) -> dict:
-    """Per step, the largest true σ over the normalized layers (and each layer's)."""
+    """Per step, the largest true σ over the normalized layers (and each layer's). Runs on the CPU with the
+    caller's thread count (``tests/test_nn.py`` runs it too)."""
     cfg = resolve("sn", "mnist", "paper", overrides={
         "sn_mode": mode, "n_power_iterations": iterations, "width": width, "steps": steps,
-        "lr_d": lr, "lr_g": lr, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 2,
+        "lr_d": lr, "lr_g": lr, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 0,
         "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "precision": "fp32", "ema": 0.0})
     captured: dict[str, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as tmp:

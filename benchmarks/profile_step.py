@@ -21,7 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from sngan.train import Trainer, resolve
-from sngan.train.config import parse_value
+from sngan.train.config import parse_overrides
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -55,9 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {"threads": args.threads, "sample_every": 0, "diag_every": 0, "ckpt_every": 0, "steps": 10**6}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = parse_value(key, value)
+    overrides.update(parse_overrides(args.set))
     cfg = resolve(args.method, "mnist", args.preset, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False)

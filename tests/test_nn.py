@@ -1,5 +1,6 @@
 import copy
-import tempfile
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +9,10 @@ from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
 import sngan
 from sngan.nn import SpectralNorm, spectral_sigma
-from sngan.spectral import CERTIFIED_MARGIN, matrix_sigma, operator_norm, operator_norm_of_weight
+from sngan.spectral import CERTIFIED_MARGIN, layer_adjoint, layer_map, matrix_sigma, operator_norm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_sn_drift import drift  # noqa: E402
 
 
 def _sn(module):
@@ -100,8 +104,6 @@ def test_gradcheck_through_two_forwards(mode):
         # through the parametrization: same u, v; σ depends on w
         sn = _sn(layer)
         wn = sn(w)
-        from sngan.spectral import layer_map
-
         return layer_map(layer, wn, a).sum() - layer_map(layer, wn, b).pow(2).sum()
 
     w = original.detach().clone().requires_grad_(True)
@@ -126,10 +128,8 @@ def test_operator_mode_training_forward_is_w_over_u_a_v_with_its_exact_gradient(
     layer = make().double()
     sngan.spectral_norm(layer, mode="operator", input_shape=shape)
     sn = _sn(layer)
-    u, v = sn.u.clone(), sn.v.clone()
+    v = sn.v.clone()
     original = layer.parametrizations.weight.original
-    from sngan.spectral import layer_adjoint, layer_map
-
     W = original.detach()
     out_shape = layer_map(layer, W, torch.zeros(1, *shape, dtype=torch.float64)).shape[1:]
     u = torch.nn.functional.normalize(layer_map(layer, W, v.reshape(1, *shape)).reshape(-1), dim=0)
@@ -281,36 +281,11 @@ def test_public_namespace_of_the_design():
 
 
 def _true_sigmas_along_training(mode: str, steps: int) -> list[float]:
-    """The issue's run: the standard critic (width 0.25) on MNIST, Adam 2e-4 (0.5, 0.999), one power
-    iteration per step, parametrize.cached() as the trainer does. After each critic forward, the true
-    operator norm (Lanczos, float64) of every normalized conv weight that forward used."""
-    from sngan.train.config import resolve
-    from sngan.train.loop import Trainer
-
-    cfg = resolve("sn", "mnist", "paper", overrides={
-        "sn_mode": mode, "width": 0.25, "steps": steps, "lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.5, "beta2": 0.999,
-        "n_critic": 1, "batch_size": 64, "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "ema": 0.0,
-        "precision": "fp32", "device": "cpu"})
-    used: dict[str, torch.Tensor] = {}
-    sigmas = []
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, f"{tmp}/run", progress=False)
-        layers = {}
-        for name, m in trainer.critic.named_modules():
-            if isinstance(m, nn.Conv2d):
-                p = m.parametrizations.weight[0]
-                layers[name] = (m, p)
-                p.register_forward_hook(lambda mod, a, out, name=name: used.__setitem__(name, out.detach().clone())
-                                        if mod.training else None)
-        for _ in range(steps):
-            trainer.critic_step(next(trainer.sampler))
-            for name, (m, p) in layers.items():
-                shape = tuple(p.input_shape.tolist())
-                sigmas.append(operator_norm_of_weight(m, used[name], shape))
-            trainer.step += 1
-            trainer.generator_step()
-        trainer.release()
-    return sigmas
+    """The issue's run (benchmarks/bench_sn_drift.py): the standard critic (width 0.25) on MNIST, Adam 2e-4
+    (0.5, 0.999), one power iteration per step, parametrize.cached() as the trainer does. After each critic
+    forward, the true operator norm (Lanczos, float64) of every normalized weight that forward used."""
+    rows = drift(mode, steps, width=0.25, lr=2e-4, iterations=1)["rows"]
+    return [sigma for row in rows for sigma in row["sigma"].values()]
 
 
 def test_certified_mode_holds_sigma_at_most_1_at_every_training_step_where_power_iteration_drifts():

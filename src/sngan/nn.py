@@ -38,7 +38,6 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from sngan.spectral import (
-    CONV_TRANSPOSE_TYPES,
     CONV_TYPES,
     LINEAR_TYPES,
     certified_sigma,
@@ -140,20 +139,26 @@ class SpectralNorm(nn.Module):
             self._shape_cache = (self.input_shape, self.input_shape._version, shape)
         return shape
 
+    def _shapes(self, weight: Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(Operator mode) the layer's input and output shapes, batch excluded."""
+        in_shape = self._in_shape()
+        return in_shape, _output_shape(self._layer, weight, in_shape)
+
+    def _rmatvec(self, weight: Tensor, y: Tensor) -> Tensor:
+        """(Operator mode) the layer's adjoint applied to a flat output vector, flat."""
+        in_shape, out_shape = self._shapes(weight)
+        return layer_adjoint(self._layer, weight, y.reshape(1, *out_shape), in_shape).reshape(-1)
+
     @torch.no_grad()
     def _power_method(self, weight: Tensor, n_iter: int) -> Tensor | None:
         """n_iter power iterations on u, v in place; returns the last |Wᵀu| (= uᵀWv, the σ estimate)."""
         if self.mode == "operator":
             in_shape = self._in_shape()
-            out_shape = _output_shape(self._layer, weight, in_shape)
 
             def matvec(x):
                 return layer_map(self._layer, weight, x.reshape(1, *in_shape)).reshape(-1)
 
-            def rmatvec(y):
-                return layer_adjoint(self._layer, weight, y.reshape(1, *out_shape), in_shape).reshape(-1)
-
-            return power_iteration_(matvec, rmatvec, self.u, self.v, n_iter, self.eps)
+            return power_iteration_(matvec, lambda y: self._rmatvec(weight, y), self.u, self.v, n_iter, self.eps)
         mat = weight if weight.ndim == 2 and self.dim == 0 else reshape_weight_to_matrix(weight, self.dim)
         matt = mat.t()
         return power_iteration_(lambda x: torch.mv(mat, x), lambda y: torch.mv(matt, y), self.u, self.v, n_iter,
@@ -174,16 +179,14 @@ class SpectralNorm(nn.Module):
             # extra pass of the layer is needed, only σ's gradient u ⊗ v (through the layer's geometry)
             # in the backward. In eval (no power step) it is half a step, v not kept: the same value as
             # the last training forward while the weight is unchanged, a better estimate after it moved.
-            in_shape = self._in_shape()
             if estimate is None:
                 with torch.no_grad():
-                    out_shape = _output_shape(self._layer, weight, in_shape)
-                    w = layer_adjoint(self._layer, weight.detach(), u.reshape(1, *out_shape), in_shape).reshape(-1)
+                    w = self._rmatvec(weight.detach(), u)
                     estimate = torch.linalg.vector_norm(w)
                     v = w / estimate.clamp_min(self.eps)
             else:
                 v = self.v.clone(memory_format=torch.contiguous_format)
-            return _OperatorSigma.apply(weight, estimate, u, v, self._layer, in_shape)
+            return _OperatorSigma.apply(weight, estimate, u, v, self._layer, self._shapes(weight))
         v = self.v.clone(memory_format=torch.contiguous_format)
         return torch.vdot(u, torch.mv(reshape_weight_to_matrix(weight, self.dim), v))
 
@@ -237,16 +240,16 @@ class _OperatorSigma(torch.autograd.Function):
     """σ(W) = uᵀA(W)v for fixed u, v (as in Miyato et al.: the vectors are constants), given its value."""
 
     @staticmethod
-    def forward(ctx, weight: Tensor, value: Tensor, u: Tensor, v: Tensor, layer, in_shape: tuple[int, ...]):
+    def forward(ctx, weight: Tensor, value: Tensor, u: Tensor, v: Tensor, layer, shapes):
         ctx.save_for_backward(weight, u, v)
-        ctx.layer, ctx.in_shape = layer, in_shape
+        ctx.layer, ctx.shapes = layer, shapes
         return value.detach().clone()
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         weight, u, v = ctx.saved_tensors
-        out_shape = _output_shape(ctx.layer, weight, ctx.in_shape)
-        dsigma = layer_weight_vjp(ctx.layer, weight, v.reshape(1, *ctx.in_shape), u.reshape(1, *out_shape))
+        in_shape, out_shape = ctx.shapes
+        dsigma = layer_weight_vjp(ctx.layer, weight, v.reshape(1, *in_shape), u.reshape(1, *out_shape))
         return grad * dsigma, None, None, None, None, None
 
 
@@ -360,24 +363,17 @@ def spectral_norm(
                 f"mode='operator' supports Linear, Conv1d/2d/3d and ConvTranspose1d/2d/3d, "
                 f"not {type(module).__name__}"
             )
-        if name != "weight":
-            raise ValueError(f"mode='operator' normalizes the layer's 'weight', not {name!r}")
-        if isinstance(module, nn.Linear):
-            # For a dense layer the operator norm *is* the matrix norm: use the cheaper path.
-            mode = "matrix"
-        elif isinstance(module, (*CONV_TYPES, *CONV_TRANSPOSE_TYPES)) and input_shape is not None:
-            input_shape = tuple(int(s) for s in input_shape)
     if mode == "certified":
         if not isinstance(module, (nn.Linear, *CONV_TYPES)):
             raise ValueError(f"mode='certified' supports Linear and Conv1d/2d/3d, not {type(module).__name__}")
-        if name != "weight":
-            raise ValueError(f"mode='certified' normalizes the layer's 'weight', not {name!r}")
         if isinstance(module, CONV_TYPES) and module.padding_mode not in ("zeros", "circular"):
             raise ValueError(f"mode='certified' needs zeros or circular padding, not {module.padding_mode!r}")
-        if isinstance(module, nn.Linear):
-            input_shape = (module.in_features,)
-        elif input_shape is not None:
-            input_shape = tuple(int(s) for s in input_shape)
+    if mode in SHAPED_MODES and name != "weight":
+        raise ValueError(f"mode={mode!r} normalizes the layer's 'weight', not {name!r}")
+    if isinstance(module, nn.Linear) and mode == "operator":
+        mode = "matrix"  # for a dense layer the operator norm *is* the matrix norm: the cheaper path
+    if isinstance(module, nn.Linear) and mode == "certified":
+        input_shape = (module.in_features,)  # a dense layer's input shape is its width
     sn = SpectralNorm(weight.detach(), module, n_power_iterations, eps, dim, mode, input_shape)
     parametrize.register_parametrization(module, name, sn, unsafe=True)
     if mode in SHAPED_MODES:

@@ -341,7 +341,7 @@ def circular_conv2d_singular_values(weight: Tensor, n: int) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _conv_padding(module, input_shape: Sequence[int], kernel: Sequence[int]) -> list[int]:
+def _conv_padding(module, kernel: Sequence[int]) -> list[int]:
     """Total padding (both sides) per spatial dimension of a zero-padded convolution."""
     if isinstance(module.padding, str):
         if module.padding == "valid":
@@ -374,7 +374,7 @@ def _polyphase(module: nn.Module, weight: Tensor, input_shape: Sequence[int]) ->
                              f"the input size {tuple(spatial)}")
         grid = spatial
     else:
-        pads = _conv_padding(module, input_shape, kernel)
+        pads = _conv_padding(module, kernel)
         grid = [-(-(n + p) // s) * s for n, p, s in zip(spatial, pads, stride)]
     # polyphase: kernel tap a = s * a' + r  ->  input channel (c, r), tap a'
     taps = [-(-k // s) for k, s in zip(kernel, stride)]
@@ -410,7 +410,7 @@ def _group_blocks(mats: Tensor, groups: int) -> Tensor:
     return mats.reshape(f, groups, o // groups, c).transpose(0, 1).reshape(groups * f, o // groups, c)
 
 
-def frequency_matrices(module: nn.Module, weight: Tensor, input_shape: Sequence[int]) -> Tensor:
+def frequency_matrices(module: nn.Module, weight: Tensor, input_shape: Sequence[int], half: bool = False) -> Tensor:
     """Complex matrices whose largest singular value bounds the layer's operator norm from above.
 
     A zero-padded convolution on an ``n``-sized input is a crop of a circular convolution on
@@ -425,13 +425,14 @@ def frequency_matrices(module: nn.Module, weight: Tensor, input_shape: Sequence[
     largest on small feature maps). A Linear layer is its own single matrix; groups give
     block-diagonal maps, so each group's matrices join the batch.
 
-    Returns ``[B, rows, cols]`` (complex for convolutions); differentiable in ``weight``.
+    Returns ``[B, rows, cols]`` (complex for convolutions); differentiable in ``weight``. ``half``: only one
+    frequency of each conjugate pair (the same singular values), as :func:`certified_sigma` uses them.
     """
     _check_layer(module)
     if issubclass(_layer_type(module), nn.Linear):
         return weight[None]
     poly, sizes = _polyphase(module, weight, input_shape)
-    return _group_blocks(_spectrum(poly, sizes, half=False), module.groups)
+    return _group_blocks(_spectrum(poly, sizes, half), module.groups)
 
 
 def gram_bound(mats: Tensor, n_iter: int = 6, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -487,12 +488,7 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
     linear = issubclass(_layer_type(module), nn.Linear)
     dtype = torch.float32 if weight.device.type == "cpu" else torch.float64
     with torch.no_grad():
-        w = weight.detach().float()
-        if linear:
-            mats = w[None]
-        else:
-            poly, sizes = _polyphase(module, w, input_shape)
-            mats = _group_blocks(_spectrum(poly, sizes, half=True), module.groups)
+        mats = frequency_matrices(module, weight.detach().float(), input_shape, half=True)
         bounds = gram_bound(mats, n_iter, dtype)
         best = int(bounds.argmax())
         bound = bounds[best].to(torch.float32) * CERTIFIED_MARGIN

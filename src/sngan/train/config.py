@@ -116,11 +116,11 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
-        need(self.sn_mode in ("matrix", "operator", "exact", "certified"), "sn_mode",
-             "choose matrix, operator, exact or certified")
-        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
         from sngan.device import check_name
+        from sngan.nn import MODES  # torch-importing modules: imported when a config is checked
 
+        need(self.sn_mode in MODES, "sn_mode", f"choose {', '.join(MODES[:-1])} or {MODES[-1]}")
+        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
         check_name(self.device)
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
