@@ -43,7 +43,7 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
-# About 75 minutes on a 2-core CPU (bench_quality alone runs up to 30 minutes of training); results (JSON + Markdown) under benchmarks/results/.
+# About 95 minutes on a 2-core CPU without native bf16 (bench_quality alone runs up to 30 minutes of training; emulated bf16 makes bench_precision slow); results (JSON + Markdown) under benchmarks/results/.
 bench: $(STAMP) data
 	$(PY) benchmarks/bench_spectral.py --repeats 30 --json benchmarks/results/spectral.json
 	$(PY) benchmarks/bench_spectral.py --repeats 15 --width 0.25 --json benchmarks/results/spectral-w025.json
@@ -52,9 +52,11 @@ bench: $(STAMP) data
 	cd benchmarks && ../$(PY) bench_memory.py
 	$(PY) benchmarks/bench_options.py --repeats 8
 	$(PY) benchmarks/bench_precision.py --steps 3000
-	$(PY) benchmarks/bench_precision.py --method gp --preset quick --steps 600 --eval-every 200 --samples 2000 --name precision-gp
+	$(PY) benchmarks/bench_precision.py --method gp --dataset ring8 --preset tuned --samples 2500 --seeds 0 1 --name precision-gp-ring8
+	$(PY) benchmarks/bench_precision.py --method clip --dataset ring8 --preset tuned --samples 2500 --seeds 0 1 --name precision-clip-ring8
 	$(PY) benchmarks/profile_step.py
 	$(PY) benchmarks/profile_step.py --set sn_mode=operator --name profile-sn-fast-sn-operator
+	$(PY) benchmarks/bench_widths.py
 	$(PY) benchmarks/bench_quality.py
 
 # Equal-effort tuning of the study's methods (about 50 minutes on 2 cores): writes

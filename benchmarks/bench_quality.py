@@ -9,7 +9,13 @@ time budget; the run stops when every target is reached, at the largest budget, 
 preset's schedule, and reports for each goal the first evaluation that reached it (met or missed).
 
     python benchmarks/bench_quality.py [--goal 3:10 --goal 2:30] [--samples 5000] [--preset sn-fast]
-                                       [--set key=value ...] [--tag SUFFIX]
+                                       [--set key=value ...] [--also-ema 0 0.9999 ...] [--tag SUFFIX]
+
+``--also-ema DECAY[:C]`` keeps more averages of the same training run's generator (decay 0: the raw
+generator), each with the warm-up decay min(DECAY, (1 + t) / (C + t)) (the trainer's C is 10: early on the
+average spans about t / (C - 1) steps, so C sets how soon it starts to forget) and its BatchNorm re-estimated,
+and reports their FID beside the preset's at every evaluation: the EMA levers measured on one trajectory.
+Their upkeep is not counted as training time.
 
 Writes benchmarks/results/quality.json and quality.md.
 """
@@ -17,6 +23,7 @@ Writes benchmarks/results/quality.json and quality.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import tempfile
@@ -30,7 +37,7 @@ from sngan.data import load_mnist, to_model_range
 from sngan.metrics import real_reference
 from sngan.metrics.features import features_and_logits
 from sngan.metrics.fid import fid_from_features
-from sngan.train import Trainer, resolve
+from sngan.train import Trainer, resolve, sampling
 from sngan.train.config import parse_overrides
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -55,6 +62,9 @@ def main() -> None:
                     help="target FID <= FACTOR x floor within MINUTES of training (default 3:10 and 2:30)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--tag", default="", help="suffix for the result files")
+    ap.add_argument("--also-ema", nargs="+", default=[], metavar="DECAY[:C]",
+                    help="more generator averages to evaluate beside the preset's (0 = the raw generator; "
+                         "C: warm-up constant, default 10 as the trainer)")
     args = ap.parse_args()
     goals = sorted((float(f), float(m)) for f, m in (g.split(":") for g in args.goal or ["3:10", "2:30"]))
     minutes = max(m for _, m in goals)
@@ -77,6 +87,8 @@ def main() -> None:
         train_s = t0 - state["start"] - state["eval_s"]
         score = fid_from_features(real, features(trainer.sample(args.samples)))
         point = {"step": trainer.step, "train_s": round(train_s, 1), "fid": score}
+        for name, (_, _, G) in extra.items():
+            point[f"fid_ema_{name}"] = fid_from_features(real, features(sample(trainer, G)))
         curve.append(point)
         print(json.dumps(point), flush=True)
         state["eval_s"] += time.perf_counter() - t0
@@ -84,9 +96,33 @@ def main() -> None:
             raise _Done
         return {"fid": score}
 
+    def sample(trainer: Trainer, G: torch.nn.Module) -> torch.Tensor:
+        if G is not trainer.generator:  # the raw generator keeps its running statistics, as `--no-ema` samples
+            sampling.recalibrate_batchnorm(G, trainer.cfg, trainer.step)
+        return sampling.generate(G, sampling.eval_noise(trainer.cfg, args.samples).to(trainer.device))
+
+    extra: dict[str, tuple[float, float, torch.nn.Module]] = {}  # name: (decay, warm-up constant, generator)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = resolve("sn", "mnist", args.preset, overrides)
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False, evaluate=evaluate)
+        for spec in args.also_ema:
+            decay, _, c = spec.partition(":")
+            G = trainer.generator if float(decay) == 0 else copy.deepcopy(trainer.generator)
+            extra[spec] = (float(decay), float(c or 10), G)
+        update_ema = trainer._update_ema
+
+        @torch.no_grad()
+        def update_all() -> None:  # after each generator step, as the trainer's own average
+            update_ema()
+            t0 = time.perf_counter()
+            for decay, c, G in extra.values():
+                if G is not trainer.generator:
+                    d = min(decay, (1.0 + trainer.step) / (c + trainer.step))
+                    for pe, p in zip(G.parameters(), trainer.generator.parameters()):
+                        pe.lerp_(p, 1.0 - d)
+            state["eval_s"] += time.perf_counter() - t0
+
+        trainer._update_ema = update_all
         state["start"] = time.perf_counter()
         try:
             trainer.fit()
@@ -120,15 +156,17 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     name = f"quality{args.tag}"
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
+    others = [f"fid_ema_{spec}" for spec in extra]
     rows = "\n".join(f"| {p['step']} | {p['train_s'] / 60:.2f} | {p['fid']:.2f} | {p['fid'] / floor:.1f} |"
-                     for p in curve)
+                     + "".join(f" {p[k]:.2f} |" for k in others) for p in curve)
+    columns = "".join(f" FID, EMA {k[8:]} |" if k != "fid_ema_0" else " FID, raw generator |" for k in others)
     (OUT / f"{name}.md").write_text(
         f"# Time to quality — MNIST, SN-GAN preset `{args.preset}`"
         f"{''.join(f' `--set {item}`' for item in args.set)}, {args.threads} threads, "
         f"torch {torch.__version__}\n\n"
         f"{line}\n\nFID of the EMA generator, {args.samples} samples vs the MNIST test set (the package's "
-        f"evaluator); floor = test vs train {floor:.2f}.\n\n| step | training minutes | FID | x floor |\n"
-        f"|---|---|---|---|\n{rows}\n")
+        f"evaluator); floor = test vs train {floor:.2f}.\n\n| step | training minutes | FID | x floor |{columns}\n"
+        f"|---|---|---|---|{'---|' * len(others)}\n{rows}\n")
 
 
 if __name__ == "__main__":

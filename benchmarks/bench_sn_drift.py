@@ -87,7 +87,7 @@ def main() -> None:
         low = min(min(r["sigma"].values()) for r in result["rows"])
         step_ms = statistics.median(r["sec_critic_step"] for r in result["rows"]) * 1e3
         print(f"  over {args.steps} steps: largest σ {result['max_sigma']:.4f}, smallest {low:.4f}; median critic step "
-              f"{step_ms:.1f} ms (goal: σ <= 1.01 at every step)")
+              f"{step_ms:.1f} ms; goal σ <= 1.01 at every step: {'met' if result['max_sigma'] <= 1.01 else 'missed'}")
     if args.json:
         out = {"results": results, "machine": {"platform": platform.platform(), "torch": torch.__version__}}
         with open(args.json, "w") as f:

@@ -193,6 +193,11 @@ def main() -> None:
     lines.append("img/s = (real + fake) images through the critic per second of a critic step; 'fast options' = the "
                  "same trainer with precision=auto (bf16 autocast where the CPU has native bf16), images/s of a "
                  "full iteration at n_critic 1 relative to the fp32 reference.")
+    worst = max(results["rows"], key=lambda r: r["ratio_iter5_s"])
+    verdict = (f"goal sngan/reference <= 1.00 per iteration (n_critic 5) for every method and model: "
+               f"{'met' if worst['ratio_iter5_s'] <= 1.0 else 'missed'} (largest {worst['ratio_iter5_s']:.3f}, "
+               f"{worst['model']} {worst['method']})")
+    lines += ["", verdict]
     (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -24,6 +24,8 @@ def dense_jacobian(fn, input_shape, dtype=torch.float64):
 # The devices this machine has: every test that takes the `device` fixture runs once per device, so the
 # assertions of training, resume and the NaN guard run on a GPU wherever one exists (CI: the CPU only).
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# Data-parallel tests need one device per process: NCCL refuses two ranks on one GPU.
+DIST_DEVICES = ["cpu"] + (["cuda"] if torch.cuda.device_count() >= 2 else [])
 
 
 @pytest.fixture(params=DEVICES)

@@ -137,12 +137,12 @@ def test_modes_and_high_quality_on_true_samples(name, modes):
     assert modes_covered(collapsed, "ring8") == 1 and high_quality(collapsed, "ring8") == 1.0
 
 
-def test_registry_and_evaluate(mnist_sets):
+def test_registry_and_evaluate(mnist_sets, device):
     assert {"fid", "kid", "inception_score", "prdc", "class_coverage", "modes", "wasserstein1",
             "lipschitz"} <= set(METRICS)
     assert "fid" in metrics_for("mnist") and "modes" in metrics_for("ring8") and "fid" not in metrics_for("ring8")
-    critic = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
-    out = evaluate("ring8", toy("ring8", 500, seed=1), critic)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).to(device)
+    out = evaluate("ring8", toy("ring8", 500, seed=1).to(device), critic)
     assert out["modes_covered"] == 8 and 0 <= out["w1_exact"] < 0.15  # finite-sample W1 of two 500-point sets
     assert out["lipschitz_lower"] <= out["lipschitz_upper"]
     json.dumps(out)

@@ -7,20 +7,22 @@ import sys
 
 import pytest
 
+from conftest import DEVICES
 from sngan.study.report import build_report
 from sngan.study.runner import BUDGETS, EVAL_POINTS, cluster_commands, plan, run_state, run_study, steps_for_budget
 
 
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory):
+@pytest.fixture(scope="module", params=DEVICES)
+def tiny_study(tmp_path_factory, request):
+    """The tiny study, trained and evaluated on each device present (its workers on that device)."""
     out = tmp_path_factory.mktemp("study")
-    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False)
+    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=request.param)
     report = build_report(out)
-    return out, report
+    return out, report, request.param
 
 
 def test_tiny_study_builds_a_report(tiny_study):
-    out, report = tiny_study
+    out, report, _ = tiny_study
     assert report.exists() and (out / "poster.pdf").exists() and (out / "poster.png").exists()
     def no_nan(constant):
         raise AssertionError(f"summary.json is not strict JSON: {constant}")
@@ -46,7 +48,7 @@ def test_tiny_study_builds_a_report(tiny_study):
 
 
 def test_quality_is_measured_along_every_run(tiny_study):
-    out, _ = tiny_study
+    out, _, device = tiny_study
     summary = json.loads((out / "summary.json").read_text())
     for ds, keys in (("mnist", ("fid", "class_kl_uniform")), ("ring8", ("modes_covered", "high_quality", "w1_exact"))):
         for label, by_seed in summary["curves"][ds].items():
@@ -61,38 +63,38 @@ def test_the_workers_evaluation_equals_one_from_disk(tiny_study, tmp_path):
     # the worker evaluates with the trainer that just finished; `sngan eval` reloads the checkpoint
     from sngan.metrics.run import evaluate_run
 
-    out, _ = tiny_study
+    out, _, device = tiny_study
     for spec in plan("tiny", 1).runs[::3]:
         run = tmp_path / spec.rel_dir
         shutil.copytree(out / spec.rel_dir, run)
         (run / "metrics.json").unlink()
-        got = evaluate_run(run, n_samples=spec.eval_samples)["metrics"]
+        got = evaluate_run(run, n_samples=spec.eval_samples, device=device)["metrics"]
         want = json.loads((out / spec.rel_dir / "metrics.json").read_text())["metrics"]
         assert got == want, spec.rel_dir
 
 
 def test_study_is_resumable_and_skips_finished_runs(tiny_study):
-    out, _ = tiny_study
+    out, _, device = tiny_study
     p = plan("tiny", 1)
     assert all(run_state(out / s.rel_dir) == "done" for s in p.runs)
     stamps = {s.rel_dir: (out / s.rel_dir / "metrics.json").stat().st_mtime_ns for s in p.runs}
     logs = {s.rel_dir: (out / s.rel_dir / "log.jsonl").read_bytes() for s in p.runs}
     cost = (out / "cost.json").read_bytes()
-    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False)
+    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=device)
     assert cost == (out / "cost.json").read_bytes()  # measured once: a resumed study plans the same steps
     assert logs == {s.rel_dir: (out / s.rel_dir / "log.jsonl").read_bytes() for s in p.runs}
     assert stamps == {s.rel_dir: (out / s.rel_dir / "metrics.json").stat().st_mtime_ns for s in p.runs}
 
 
 def test_partial_run_is_resumed(tiny_study, tmp_path):
-    out, _ = tiny_study
+    out, _, device = tiny_study
     study = tmp_path / "s"
     shutil.copytree(out, study)
     run = study / plan("tiny", 1).runs[-1].rel_dir
     (run / "metrics.json").unlink()
     (run / "status.json").write_text(json.dumps({"status": "interrupted", "step": 3}))
     assert run_state(run) == "partial"
-    run_study(study, "tiny", seeds=1, jobs=1, progress=False)
+    run_study(study, "tiny", seeds=1, jobs=1, progress=False, device=device)
     assert run_state(run) == "done"
 
 
@@ -142,7 +144,7 @@ def test_equal_cpu_budget_turns_each_methods_cost_into_its_steps():
 
 
 def test_report_is_refreshed_while_runs_go_on(tiny_study, tmp_path):
-    out, _ = tiny_study
+    out, _, device = tiny_study
     study = tmp_path / "s"
     shutil.copytree(out, study)
     (study / "report.html").unlink()
@@ -150,7 +152,7 @@ def test_report_is_refreshed_while_runs_go_on(tiny_study, tmp_path):
     shutil.rmtree(run)
     # one run to train: the report is rebuilt from the seven finished ones while it trains (the caller
     # builds the final one, as `sngan study` does)
-    run_study(study, "tiny", seeds=1, jobs=1, progress=False, live_report=True)
+    run_study(study, "tiny", seeds=1, jobs=1, progress=False, live_report=True, device=device)
     summary = json.loads((study / "summary.json").read_text())
     assert (study / "report.html").exists() and (study / "poster.pdf").exists()
     assert summary["progress"]["runs_planned"] == 8 and summary["progress"]["runs_done"] >= 7
@@ -165,7 +167,7 @@ def _chromium() -> str:
 
 
 def test_report_in_headless_chromium(tiny_study, tmp_path):
-    out, report = tiny_study
+    out, report, _ = tiny_study
     probe = tmp_path / "probe.html"
     script = ("<script>window.addEventListener('load',()=>{const imgs=[...document.images];"
               "document.body.setAttribute('data-images',imgs.length);"

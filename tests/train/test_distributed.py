@@ -1,4 +1,5 @@
-"""Data-parallel training with torchrun on CPU (gloo): same weights as one process."""
+"""Data-parallel training with torchrun (gloo on the CPU; NCCL, one GPU per rank, wherever a machine has two
+GPUs): same weights as one process."""
 
 import json
 import shutil
@@ -9,8 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import DIST_DEVICES
 from sngan.train import checkpoint as ckpt
 from sngan.train.logging import read_log_lines
+
+
+@pytest.fixture(params=DIST_DEVICES)
+def dist_device(request):
+    return request.param
 
 
 def _torchrun(nproc, out, *args):
@@ -27,13 +34,13 @@ def _weights(run):
 
 @pytest.mark.parametrize("method", ["sn", pytest.param("gp", marks=pytest.mark.slow),
                                     pytest.param("clip", marks=pytest.mark.slow)])
-def test_two_processes_equal_one_process(tmp_path, method):
+def test_two_processes_equal_one_process(tmp_path, method, dist_device):
     # SGD: the update is linear in the averaged gradient, so 2 ranks must match 1 process to float
     # rounding. (Adam divides by sqrt(v): on units whose gradient is at rounding-noise level it turns
     # a 1e-9 difference into a full ±lr step; the Adam run below is compared through its losses.)
     args = ["--method", method, "--dataset", "ring8", "--preset", "tiny", "--steps", "5", "--set", "batch_size=32",
             "--set", "threads=1", "--set", "sample_every=0", "--set", "optimizer=sgd", "--set", "lr_d=0.005",
-            "--set", "lr_g=0.005"]
+            "--set", "lr_g=0.005", "--device", dist_device]
     one, two = tmp_path / "one", tmp_path / "two"
     _torchrun(1, one, *args)
     _torchrun(2, two, *args)
@@ -45,9 +52,9 @@ def test_two_processes_equal_one_process(tmp_path, method):
 
 
 @pytest.mark.slow
-def test_two_processes_adam_losses_match_one_process(tmp_path):
+def test_two_processes_adam_losses_match_one_process(tmp_path, dist_device):
     args = ["--method", "gp", "--dataset", "ring8", "--preset", "tiny", "--steps", "5", "--set", "batch_size=32",
-            "--set", "threads=1", "--set", "sample_every=0"]
+            "--set", "threads=1", "--set", "sample_every=0", "--device", dist_device]
     _torchrun(1, tmp_path / "one", *args)
     _torchrun(2, tmp_path / "two", *args)
     la, lb = (read_log_lines(tmp_path / d / "log.jsonl") for d in ("one", "two"))
@@ -57,7 +64,7 @@ def test_two_processes_adam_losses_match_one_process(tmp_path):
             assert rb[key] == pytest.approx(ra[key], rel=1e-3, abs=1e-6), (ra["step"], key)
 
 
-def test_ranks_end_identical_including_sn_buffers(tmp_path):
+def test_ranks_end_identical_including_sn_buffers(tmp_path, dist_device):
     # each rank dumps its own final state; rank 0 also writes the run
     script = tmp_path / "dump.py"
     script.write_text(
@@ -65,17 +72,18 @@ def test_ranks_end_identical_including_sn_buffers(tmp_path):
         "from safetensors.torch import save_file\n"
         "from sngan.train import Trainer, resolve\n"
         "from sngan.train.distributed import init_from_env, shutdown\n"
-        "info = init_from_env()\n"
-        "cfg = resolve('sn', 'ring8', 'tiny', {'steps': 6, 'batch_size': 32, 'threads': 1, 'sample_every': 0})\n"
+        "info = init_from_env(sys.argv[3])  # NCCL: this rank's GPU\n"
+        "cfg = resolve('sn', 'ring8', 'tiny', {'steps': 6, 'batch_size': 32, 'threads': 1, 'sample_every': 0,\n"
+        "                                      'device': sys.argv[3]})\n"
         "t = Trainer(cfg, sys.argv[1], dist=info)\n"
         "t.fit()\n"
-        "sd = {f'critic.{k}': v.contiguous() for k, v in t.critic.state_dict().items()}\n"
+        "sd = {f'critic.{k}': v.cpu().contiguous() for k, v in t.critic.state_dict().items()}\n"
         "save_file(sd, os.path.join(sys.argv[2], f'rank{info.rank}.safetensors'))\n"
         "shutdown(info)\n")
     dump = tmp_path / "dump"
     dump.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-           str(tmp_path / "run"), str(dump)]
+           str(tmp_path / "run"), str(dump), dist_device]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     r0, r1 = load_file(str(dump / "rank0.safetensors")), load_file(str(dump / "rank1.safetensors"))
@@ -84,15 +92,15 @@ def test_ranks_end_identical_including_sn_buffers(tmp_path):
         assert torch.equal(r0[k], r1[k]), k
 
 
-def test_two_process_mnist_smoke_and_resume(tmp_path):
-    args = ["--method", "sn", "--dataset", "mnist", "--preset", "tiny", "--steps", "4", "--set", "threads=1"]
-    _torchrun(2, tmp_path / "m", *args)
-    res = _torchrun(2, tmp_path / "m", *args[:-4], "--steps", "6", "--set", "threads=1", "--resume")
+def test_two_process_mnist_smoke_and_resume(tmp_path, dist_device):
+    args = ["--method", "sn", "--dataset", "mnist", "--preset", "tiny", "--device", dist_device]
+    _torchrun(2, tmp_path / "m", *args, "--steps", "4", "--set", "threads=1")
+    res = _torchrun(2, tmp_path / "m", *args, "--steps", "6", "--set", "threads=1", "--resume")
     assert "run finished" in res.stdout
     shutil.rmtree(tmp_path / "m")
 
 
-def _diverge_on_one_rank(rank, init_file, run, result_dir):
+def _diverge_on_one_rank(rank, init_file, run, result_dir, device):
     import torch.distributed as dist
 
     from sngan.errors import TrainingDiverged
@@ -100,9 +108,12 @@ def _diverge_on_one_rank(rank, init_file, run, result_dir):
     from sngan.train.distributed import DistInfo
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    cfg = resolve("gp", "ring8", "tiny", {"steps": 20, "batch_size": 16, "n_critic": 1, "sample_every": 0})
-    trainer = Trainer(cfg, run, dist=DistInfo(rank, 2))
+    where = torch.device(f"cuda:{rank}" if device == "cuda" else "cpu")  # NCCL: one GPU per rank
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=2)
+    cfg = resolve("gp", "ring8", "tiny", {"steps": 20, "batch_size": 16, "n_critic": 1, "sample_every": 0,
+                                          "device": str(where)})
+    trainer = Trainer(cfg, run, dist=DistInfo(rank, 2, where))
     step = trainer.critic_step
 
     def poisoned(real):  # corrupt data on rank 1 only, after step 3
@@ -121,12 +132,12 @@ def _diverge_on_one_rank(rank, init_file, run, result_dir):
     dist.destroy_process_group()
 
 
-def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
+def test_a_nan_on_one_rank_stops_every_rank(tmp_path, dist_device):
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_diverge_on_one_rank, args=(r, tmp_path / "init", tmp_path / "run", tmp_path))
-             for r in (0, 1)]
+    procs = [ctx.Process(target=_diverge_on_one_rank,
+                         args=(r, tmp_path / "init", tmp_path / "run", tmp_path, dist_device)) for r in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
