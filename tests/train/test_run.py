@@ -7,14 +7,17 @@ import pytest
 import torch
 
 import sngan
+from conftest import DEVICES
 from sngan.errors import CheckpointError, UserError
 from sngan.train import Trainer, resolve, sampling
 
 
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    """A tiny MNIST run with an EMA generator (BatchNorm re-estimated) and SN in operator mode."""
-    cfg = resolve("sn", "mnist", "tiny", {"ema": 0.99, "sn_mode": "operator", "steps": 4, "ckpt_every": 2})
+@pytest.fixture(scope="module", params=DEVICES)
+def mnist_run(tmp_path_factory, request):
+    """A tiny MNIST run with an EMA generator (BatchNorm re-estimated) and SN in operator mode, trained on
+    each device present; the tests load it onto the same device."""
+    cfg = resolve("sn", "mnist", "tiny", {"ema": 0.99, "sn_mode": "operator", "steps": 4, "ckpt_every": 2,
+                                          "device": request.param})
     run_dir = tmp_path_factory.mktemp("runs") / "sn"
     trainer = Trainer(cfg, run_dir)
     trainer.fit()
@@ -23,19 +26,19 @@ def mnist_run(tmp_path_factory):
 
 def test_load_generator_equals_the_trainers_own_sampling(mnist_run):
     trainer, run_dir = mnist_run
-    z = sampling.eval_noise(trainer.cfg, 32)
-    G = sngan.load_generator(run_dir)
+    z = sampling.eval_noise(trainer.cfg, 32).to(trainer.device)
+    G = sngan.load_generator(run_dir, device=trainer.device)
     assert not G.training and not any(p.requires_grad for p in G.parameters())
     torch.testing.assert_close(G(z), trainer.sample(32), rtol=0, atol=0)  # EMA generator, same BatchNorm
-    raw = sngan.load_generator(run_dir, ema=False)
+    raw = sngan.load_generator(run_dir, ema=False, device=trainer.device)
     torch.testing.assert_close(raw(z), sampling.generate(trainer.generator, z), rtol=0, atol=0)
     assert not torch.equal(G(z), raw(z))  # the EMA copy is a different generator
 
 
 def test_load_critic_scores_as_the_trainers_critic(mnist_run):
     trainer, run_dir = mnist_run
-    x = torch.rand(8, 1, 28, 28) * 2 - 1
-    D = sngan.load_critic(run_dir)
+    x = (torch.rand(8, 1, 28, 28) * 2 - 1).to(trainer.device)
+    D = sngan.load_critic(run_dir, device=trainer.device)
     trainer.critic.eval()
     with torch.no_grad():
         torch.testing.assert_close(D(x), trainer.critic(x), rtol=0, atol=0)
