@@ -22,8 +22,8 @@ ARGS = ["--method", "gp", "--dataset", "ring8", "--preset", "tiny", "--steps", "
         "--set", "ckpt_every=1", "--set", "sample_every=0", "--set", "diag_every=0", "--set", "keep_checkpoints=2"]
 
 
-def train_cmd(out, *extra):
-    return [sys.executable, "-m", "sngan", "train", *ARGS, "--out", str(out), *extra]
+def train_cmd(device, out, *extra):
+    return [sys.executable, "-m", "sngan", "train", *ARGS, "--device", device, "--out", str(out), *extra]
 
 
 def final_weights(run):
@@ -31,9 +31,9 @@ def final_weights(run):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, device):
     ref = tmp_path / "ref"
-    subprocess.run(train_cmd(ref), check=True, capture_output=True)
+    subprocess.run(train_cmd(device, ref), check=True, capture_output=True)
     run = tmp_path / "killed"
     rng = random.Random(0)
     log = run / "log.jsonl"
@@ -48,7 +48,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
             shutil.rmtree(run)  # killed before its first checkpoint: nothing to resume
         before = len(read_log_lines(log))
         target = before + rng.randint(1, 20)
-        proc = subprocess.Popen(train_cmd(run, "--resume") if resume else train_cmd(run),
+        proc = subprocess.Popen(train_cmd(device, run, "--resume") if resume else train_cmd(device, run),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while proc.poll() is None and time.time() < deadline and len(read_log_lines(log)) < target:
@@ -58,7 +58,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
             kills += 1
         proc.wait()
     assert kills == 5
-    res = subprocess.run(train_cmd(run, "--resume"), capture_output=True, text=True)
+    res = subprocess.run(train_cmd(device, run, "--resume"), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
     a, b = final_weights(ref), final_weights(run)
@@ -69,15 +69,15 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
     assert [r["loss_d"] for r in la] == [r["loss_d"] for r in lb]
 
 
-def _run(tmp_path, steps=6):
+def _run(tmp_path, steps=6, device="cpu"):
     run = tmp_path / "r"
-    Trainer(resolve("sn", "ring8", "tiny", {"steps": steps, "ckpt_every": 2}), run).fit()
+    Trainer(resolve("sn", "ring8", "tiny", {"steps": steps, "ckpt_every": 2, "device": device}), run).fit()
     return run
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "state", "missing"])
-def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, damage):
-    run = _run(tmp_path)
+def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, damage, device):
+    run = _run(tmp_path, device=device)
     newest = ckpt.list_checkpoints(run)[-1]
     target = newest / (ckpt.STATE if damage == "state" else ckpt.TENSORS)
     data = target.read_bytes()
@@ -93,7 +93,7 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, damage):
         path, _, state = ckpt.latest_valid_checkpoint(run)
     assert state["step"] == 4 and path.name == "step-00000004"
     with pytest.warns(UserWarning):
-        t = Trainer(resolve("sn", "ring8", "tiny", {"steps": 6, "ckpt_every": 2}), run, resume=True)
+        t = Trainer(resolve("sn", "ring8", "tiny", {"steps": 6, "ckpt_every": 2, "device": device}), run, resume=True)
     assert t.step == 4
 
 

@@ -14,8 +14,8 @@ def read_events(run_dir):
     return acc
 
 
-def test_event_files_hold_the_logs_values_and_the_sample_grids(tmp_path):
-    cfg = resolve("sn", "mnist", "tiny", {"tensorboard": True, "steps": 4})
+def test_event_files_hold_the_logs_values_and_the_sample_grids(tmp_path, device):
+    cfg = resolve("sn", "mnist", "tiny", {"tensorboard": True, "steps": 4, "device": device})
     Trainer(cfg, tmp_path / "run").fit()
     from sngan import Run
 
@@ -38,11 +38,12 @@ def test_event_files_hold_the_logs_values_and_the_sample_grids(tmp_path):
     assert images[0].width == 8 * 30 + 2
 
 
-def test_resumed_run_purges_the_steps_after_its_checkpoint(tmp_path):
-    cfg = resolve("gp", "ring8", "tiny", {"tensorboard": True, "steps": 6, "ckpt_every": 3})
+def test_resumed_run_purges_the_steps_after_its_checkpoint(tmp_path, device):
+    cfg = resolve("gp", "ring8", "tiny", {"tensorboard": True, "steps": 6, "ckpt_every": 3, "device": device})
     Trainer(cfg, tmp_path / "a").fit()
     # b: trained to step 5, which is after its last checkpoint (3), then resumed to 6
-    t = Trainer(resolve("gp", "ring8", "tiny", {"tensorboard": True, "steps": 5, "ckpt_every": 3}), tmp_path / "b")
+    t = Trainer(resolve("gp", "ring8", "tiny", {"tensorboard": True, "steps": 5, "ckpt_every": 3, "device": device}),
+                tmp_path / "b")
     t.fit()
     import shutil
 
