@@ -108,18 +108,15 @@ def main() -> None:
         for spec in args.also_ema:
             decay, _, c = spec.partition(":")
             G = trainer.generator if float(decay) == 0 else copy.deepcopy(trainer.generator)
-            extra[spec] = (float(decay), float(c or 10), G)
+            extra[spec] = (float(decay), float(c or sampling.EMA_WARMUP), G)
         update_ema = trainer._update_ema
 
-        @torch.no_grad()
         def update_all() -> None:  # after each generator step, as the trainer's own average
             update_ema()
             t0 = time.perf_counter()
-            for decay, c, G in extra.values():
+            for decay, warmup, G in extra.values():
                 if G is not trainer.generator:
-                    d = min(decay, (1.0 + trainer.step) / (c + trainer.step))
-                    for pe, p in zip(G.parameters(), trainer.generator.parameters()):
-                        pe.lerp_(p, 1.0 - d)
+                    sampling.update_average_(G, trainer.generator, trainer.step, decay, warmup)
             state["eval_s"] += time.perf_counter() - t0
 
         trainer._update_ema = update_all

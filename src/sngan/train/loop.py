@@ -383,15 +383,8 @@ class Trainer:
             self._update_ema()
         return value
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the average
-        # would otherwise be mostly the random initialisation for ~1/(1-decay) steps.
-        decay = min(self.cfg.ema, (1.0 + self.step) / (10.0 + self.step))
-        for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            pe.lerp_(p, 1.0 - decay)
-        for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            be.copy_(b)
+        sampling.update_average_(self.generator_ema, self.generator, self.step, self.cfg.ema)
 
     # -- diagnostics and samples -----------------------------------------------------------------
 

@@ -16,6 +16,22 @@ FIXED_NOISE_SEED = 7919            # the fixed noise of the sample grids written
 EVAL_NOISE_SEED = 15485863         # the noise of evaluations (metrics along training, `sngan eval`)
 BATCHNORM_SEED = 31337             # re-estimation of the EMA generator's BatchNorm statistics
 BATCHNORM_BATCHES = 16
+EMA_WARMUP = 10.0                  # the EMA's decay is min(decay, (1 + t) / (EMA_WARMUP + t)) at step t
+
+
+@torch.no_grad()
+def update_average_(average: nn.Module, model: nn.Module, step: int, decay: float,
+                    warmup: float = EMA_WARMUP) -> None:
+    """One EMA step of ``average`` towards ``model`` at generator step ``step``, in place. Warm-up (as
+    TensorFlow's ExponentialMovingAverage with num_updates): early on the average would otherwise be mostly
+    the random initialisation for ~1/(1-decay) steps; it spans about step / (warmup - 1) steps until the
+    configured decay takes over. Buffers are copied (the BatchNorm statistics are re-estimated before the
+    average samples: :func:`recalibrate_batchnorm`)."""
+    d = min(decay, (1.0 + step) / (warmup + step))
+    for pa, p in zip(average.parameters(), model.parameters()):
+        pa.lerp_(p, 1.0 - d)
+    for ba, b in zip(average.buffers(), model.buffers()):
+        ba.copy_(b)
 
 
 def autocast(precision: str, device_type: str = "cpu"):
