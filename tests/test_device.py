@@ -102,18 +102,18 @@ def test_resume_is_bit_exact_on_each_device(tmp_path, device):
 
 
 def test_a_checkpoint_moves_between_devices(tmp_path):
-    """Checkpoints hold CPU tensors: a run resumes on another device (on a CPU-only machine: the checkpoint
-    of a run that claims it ran on cuda — the state a GPU run leaves — resumes on the CPU, with a warning
-    that the noise stream cannot be carried over)."""
-    import dataclasses
-
+    """Checkpoints hold CPU tensors: a run resumes on another device with `--resume --device` (on a CPU-only
+    machine: a run left as a GPU run leaves it — config.json says cuda, the checkpoint holds the CUDA
+    generator's state — continues on the CPU, with a warning that the noise stream cannot be carried over,
+    and config.json then records the device that ran)."""
     from safetensors.torch import load_file, save_file
 
+    from sngan.cli import main
     from sngan.train.checkpoint import list_checkpoints
 
-    cfg = resolve("sn", "ring8", "tiny", {"device": "cpu"}, steps=6)
-    Trainer(dataclasses.replace(cfg, steps=4), tmp_path / "a").fit()
-    last = list_checkpoints(tmp_path / "a")[-1]
+    run = tmp_path / "a"
+    Trainer(resolve("sn", "ring8", "tiny", {"device": "cpu"}, steps=4), run).fit()
+    last = list_checkpoints(run)[-1]
     tensors = load_file(str(last / "tensors.safetensors"))
     assert all(t.device.type == "cpu" for t in tensors.values())
     tensors["rng.cuda"] = torch.zeros(16, dtype=torch.uint8)  # as a GPU run would have stored
@@ -123,9 +123,12 @@ def test_a_checkpoint_moves_between_devices(tmp_path):
 
     state["tensors_sha256"] = hashlib.sha256((last / "tensors.safetensors").read_bytes()).hexdigest()
     (last / "state.json").write_text(json.dumps(state))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "device": "cuda"}))
     with pytest.warns(UserWarning, match="checkpointed on cuda and resumes on cpu"):
-        Trainer(cfg, tmp_path / "a", resume=True).fit()
-    assert json.loads((tmp_path / "a" / "status.json").read_text())["step"] == 6
+        assert main(["train", "--out", str(run), "--resume", "--device", "cpu", "--steps", "6"]) == 0
+    assert json.loads((run / "status.json").read_text())["step"] == 6
+    assert json.loads((run / "config.json").read_text())["device"] == "cpu"
 
 
 def test_the_watch_sees_a_factory_without_a_device_in_sngan_code():

@@ -38,9 +38,9 @@ def stop_at(step):
 
 # -- 1, 2: resume continues the stored run --------------------------------------------------------
 
-def test_resume_without_repeating_flags_continues_the_stored_run(tmp_path, capsys):
+def test_resume_without_repeating_flags_continues_the_stored_run(tmp_path, capsys, device):
     run = tmp_path / "ci"
-    cfg = resolve("sn", "mnist", "tiny", {"eval_every": 12, "ckpt_every": 100}, steps=20)
+    cfg = resolve("sn", "mnist", "tiny", {"eval_every": 12, "ckpt_every": 100, "device": device}, steps=20)
     from sngan.train import Interrupted
 
     with pytest.raises(Interrupted, match=f"Resume with: sngan train --resume --out {run}"):
@@ -132,15 +132,15 @@ def cifar_batches(path, n=60):
 
 
 @pytest.mark.parametrize("dataset", ["folder", "cifar10"])
-def test_eval_and_training_evaluation_work_on_datasets_without_an_evaluator(tmp_path, capsys, dataset):
+def test_eval_and_training_evaluation_work_on_datasets_without_an_evaluator(tmp_path, capsys, dataset, device):
     data = png_folder(tmp_path / "pngs") if dataset == "folder" else cifar_batches(tmp_path / "cifar-10-batches-py")
     run = tmp_path / "run"
-    assert main(["train", "--method", "sn", "--dataset", dataset, "--preset", "tiny", "--out", str(run),
-                 "--set", f"data_dir={data}", "--set", "eval_every=2", "--set", "eval_samples=50"]) == 0
+    assert main(["train", "--method", "sn", "--dataset", dataset, "--preset", "tiny", "--out", str(run), "--device",
+                 device, "--set", f"data_dir={data}", "--set", "eval_every=2", "--set", "eval_samples=50"]) == 0
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert np.isfinite(log[1]["metrics"]["w1_critic"])  # evaluation along training
     capsys.readouterr()
-    assert main(["eval", str(run), "--samples", "60"]) == 0
+    assert main(["eval", str(run), "--samples", "60", "--device", device]) == 0
     out = capsys.readouterr().out
     result = json.loads((run / "metrics.json").read_text())
     m = result["metrics"]

@@ -69,6 +69,8 @@ def test_overrides_are_typed_and_validated():
     ("sn_mode=svd", "sn_mode"),
     ("novalue", "key=value"),
     ("gp_one_sided=maybe", "expected bool"),
+    ("lr_decay_start=-1", r"lr_decay_start=-1: must be in \[0, steps="),
+    ("width_g=-0.5", r"width_g=-0.5: must be 0 \(= width\)"),
 ])
 def test_bad_overrides_are_config_errors(item, match):
     with pytest.raises(ConfigError, match=match):
@@ -94,7 +96,7 @@ def test_sn_fast_preset(monkeypatch):
         assert (cfg.loss, cfg.n_critic, cfg.precision) == ("hinge", 1, expected)
         # MNIST: the faster recipe of benchmarks/results/quality*.md; the toys keep the common one
         assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 2e-3, 2e-3, 0.0, 0.999)
-        assert (cfg.ema, cfg.steps) == (0.9999, 21000)
+        assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 29000, 0.125, 0.25)
         toy = resolve("sn", "ring8", "sn-fast")
         assert (toy.batch_size, toy.lr_d, toy.beta1, toy.ema, toy.precision) == (256, 1e-3, 0.5, 0.999, expected)
     assert resolve("sn", "mnist", "sn-fast", overrides={"precision": "fp32"}).precision == "fp32"

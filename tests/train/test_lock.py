@@ -41,12 +41,11 @@ def test_lock_of_a_killed_process_never_blocks(tmp_path):
         assert lock.held
 
 
-def _train(out, *extra):
-    return [sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny",
-            "--out", str(out), *extra]
+def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_once(tmp_path, device):
+    def _train(out, *extra):
+        return [sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny",
+                "--device", device, "--out", str(out), *extra]
 
-
-def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_once(tmp_path):
     run = tmp_path / "run"
     first = subprocess.Popen(_train(run, "--steps", "100000", "--set", "ckpt_every=20"), stderr=subprocess.PIPE,
                              text=True)

@@ -270,6 +270,29 @@ def test_linear_learning_rate_schedule_is_a_function_of_the_step(tmp_path):
     t2.step = 2
     t2._set_learning_rates()
     assert t2.opt_d.param_groups[0]["lr"] == pytest.approx(3e-4)
+    late = Trainer(tiny("sn", steps=8, lr_schedule="linear", lr_decay_start=4, lr_d=4e-4), tmp_path / "run4")
+    for step, scale in ((0, 1.0), (4, 1.0), (5, 0.75), (7, 0.25)):
+        late.step = step
+        late._set_learning_rates()
+        assert late.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
     constant = Trainer(tiny("sn", steps=8, lr_d=4e-4), tmp_path / "run3")
     constant.fit()
     assert constant.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_generator_width_is_its_own_knob(dataset):
+    """width_g sets the generator's channels and leaves the critic's at `width`; 0 means width for both."""
+    from sngan.models import MnistCritic, MnistGenerator, ResNetCritic32, ResNetGenerator32
+    from sngan.train.loop import build_models
+
+    def shapes(module):
+        return [tuple(p.shape) for p in module.parameters()]
+
+    G, D, _ = build_models(resolve("sn", dataset, "tiny", {"width": 0.25, "width_g": 0.5}))
+    if dataset == "mnist":
+        assert shapes(G) == shapes(MnistGenerator(128, 0.5)) and shapes(D) == shapes(MnistCritic(0.25))
+    else:
+        assert shapes(G) == shapes(ResNetGenerator32(128, 128, 3)) and shapes(D) == shapes(ResNetCritic32(32, 3))
+    G0, _, _ = build_models(resolve("sn", dataset, "tiny", {"width": 0.25}))
+    assert shapes(G0) == shapes(MnistGenerator(128, 0.25) if dataset == "mnist" else ResNetGenerator32(128, 64, 3))

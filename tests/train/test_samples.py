@@ -2,6 +2,7 @@
 generator; a wrong format or folder is one error line and writes nothing."""
 
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -11,26 +12,33 @@ import torch
 from PIL import Image
 
 import sngan
+from conftest import DEVICES
 from sngan.cli import main
 from sngan.train import Trainer, resolve, sampling
 
 
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=DEVICES)
+def image_run(request, tmp_path_factory):
+    """A tiny MNIST run trained on each device present; the tests sample it on the same device."""
     run_dir = tmp_path_factory.mktemp("runs") / "mnist"
-    Trainer(resolve("sn", "mnist", "tiny", {"ema": 0.99}), run_dir).fit()
+    Trainer(resolve("sn", "mnist", "tiny", {"ema": 0.99, "device": request.param}), run_dir).fit()
     return run_dir
 
 
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=DEVICES)
+def toy_run(request, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "ring8"
-    Trainer(resolve("gp", "ring8", "tiny"), run_dir).fit()
+    Trainer(resolve("gp", "ring8", "tiny", {"device": request.param}), run_dir).fit()
     return run_dir
 
 
-def sample(*argv):
-    assert main(["sample", *map(str, argv)]) == 0
+def device_of(run_dir):
+    """The device the run trained on (config.json records it)."""
+    return json.loads((run_dir / "config.json").read_text())["device"]
+
+
+def sample(run_dir, *argv):
+    assert main(["sample", str(run_dir), "--device", device_of(run_dir), *map(str, argv)]) == 0
 
 
 def digest(path):
@@ -39,9 +47,10 @@ def digest(path):
 
 def expected_images(run_dir, n, seed=0, batch=500):
     """What the command must write: the EMA generator on noise drawn batch by batch from `seed`."""
-    G = sngan.load_generator(run_dir)
-    x = torch.cat([sampling.generate(G, z) for z in sampling.noise_batches(n, 128, seed, batch)])
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    device = device_of(run_dir)
+    G = sngan.load_generator(run_dir, device=device)
+    x = torch.cat([sampling.generate(G, z) for z in sampling.noise_batches(n, 128, seed, batch, device)])
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def test_npz_is_uint8_nhwc_arr_0_with_the_generators_images(image_run, tmp_path):
@@ -67,7 +76,7 @@ def test_folder_has_one_png_per_image(image_run, tmp_path):
     first = np.asarray(Image.open(files[0]))
     assert first.shape == (28, 28) and first.dtype == np.uint8
     np.testing.assert_array_equal(first, expected_images(image_run, 12)[0, ..., 0])
-    assert main(["sample", str(image_run), "--n", "3", "--out", str(out)]) == 2  # not empty: refused
+    assert main(["sample", str(image_run), "--device", device_of(image_run), "--n", "3", "--out", str(out)]) == 2
     assert len(list(out.iterdir())) == 12
 
 
@@ -83,8 +92,9 @@ def test_png_grid_and_raw_generator(image_run, tmp_path):
 def test_toy_points_in_every_format(toy_run, tmp_path):
     for name in ("p.csv", "p.npy", "p.npz", "p.png"):
         sample(toy_run, "--n", 3000, "--out", tmp_path / name)
-    G = sngan.load_generator(toy_run)
-    expected = sampling.generate(G, sampling.noise(3000, 2, 0)).numpy()  # one batch of 10000 covers 3000
+    device = device_of(toy_run)
+    G = sngan.load_generator(toy_run, device=device)
+    expected = sampling.generate(G, sampling.noise(3000, 2, 0).to(device)).cpu().numpy()  # one batch covers 3000
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
     with np.load(tmp_path / "p.npz") as data:
         np.testing.assert_array_equal(data["arr_0"], expected)
@@ -104,7 +114,7 @@ def test_toy_points_in_every_format(toy_run, tmp_path):
 ])
 def test_bad_sample_requests_are_one_line_and_write_nothing(image_run, tmp_path, args, message):
     argv = [a.format(tmp=tmp_path) for a in args]
-    res = subprocess.run([sys.executable, "-m", "sngan", "sample", str(image_run), *argv], capture_output=True,
-                         text=True)
+    res = subprocess.run([sys.executable, "-m", "sngan", "sample", str(image_run), "--device", device_of(image_run),
+                          *argv], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
     assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,7 @@ class TrainConfig:
     beta2: float = 0.9                  # Adam only
     ema: float = 0.0                    # generator EMA decay (0 = off), e.g. 0.999
     lr_schedule: str = "constant"       # constant | linear (both learning rates decay linearly to 0 at `steps`)
+    lr_decay_start: int = 0             # linear: the generator step the decay starts from (0 = the whole run)
     # constraints
     clip_value: float = 0.01            # clip
     gp_weight: float = 10.0             # gp: λ
@@ -56,6 +57,7 @@ class TrainConfig:
     # models
     z_dim: int = 0                      # 0 = dataset default (128 images, 2 toy)
     width: float = 1.0                  # image models: channel multiplier
+    width_g: float = 0.0                # image models: the generator's channel multiplier (0 = width)
     hidden: int = 512                   # toy MLPs: hidden units (3 layers)
     # logging and checkpoints (in generator steps; 0 = never, except the final checkpoint)
     diag_every: int = 100               # ‖∇D‖ on real/fake/interpolates and per-layer σ
@@ -99,6 +101,10 @@ class TrainConfig:
     def latent_dim(self) -> int:
         return self.z_dim or (2 if self.is_toy else 128)
 
+    @property
+    def generator_width(self) -> float:
+        return self.width_g or self.width
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -116,6 +122,7 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
+        need(0 <= self.lr_decay_start < self.steps, "lr_decay_start", f"must be in [0, steps={self.steps})")
         from sngan.device import check_name
         from sngan.nn import MODES  # torch-importing modules: imported when a config is checked
 
@@ -140,6 +147,8 @@ class TrainConfig:
         need(math.isfinite(self.gp_center) and self.gp_center >= 0, "gp_center", "must be a finite number >= 0")
         need(self.seed >= 0 and self.seed < 2**63, "seed", "must be in [0, 2^63)")
         need(self.width * 256 >= 1 and self.width <= 64, "width", "must be in [1/256, 64]")
+        need(math.isfinite(self.width_g) and (self.width_g == 0 or 1 / 256 <= self.width_g <= 64), "width_g",
+             "must be 0 (= width) or in [1/256, 64]")
         return self
 
 
@@ -183,15 +192,15 @@ PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tin
 # sn-fast: SN-GAN tuned for time to quality on a CPU (benchmarks/bench_quality.py): hinge loss, n_dis 1,
 # a high constant learning rate that SN tolerates, a generator EMA (with BatchNorm re-estimated for the
 # averaged weights), narrow models that run many steps a minute, and bf16 where the hardware has it.
-# MNIST: batch 32, Adam 2e-3 (0, 0.999), EMA 0.9999, 21000 steps, about 30 minutes on the 2-core AVX2 CI
-# machine. Measured there (benchmarks/results/quality*.md, one seed): FID 10.0-11.9 (4.6-5.5x the floor) after
-# 10 min, 6.04 (2.8x) after 29.9 min; EMA 0.999 on the same trajectory 6.40, batch 64 with Adam 1e-3
-# (0.5, 0.999) 7.04 at 29 min. (A linear decay of the learning rate to 0 over 12000 steps was measured worse:
-# best FID 13.8 vs 7.7.)
+# MNIST: critic width 0.125, generator width 0.25, batch 32, Adam 2e-3 (0, 0.999), EMA 0.9999, 29000 steps,
+# about 30 minutes on the 2-core AVX2 CI machine. Measured there (benchmarks/results/quality*.md, one seed):
+# FID 7.67 (3.5x the floor) after 8.7 min, 4.88 (2.3x) after 29.8 min; both nets at width 0.25: 10.0-11.9
+# after 10 min, 6.04 (2.8x) after 29.9 min. (Linear learning-rate decays were measured worse or no better:
+# over the last 3000 of 7000 steps 13.70 vs 10.24; over the last 7000 of 21000 steps 6.28 at the end.)
 SN_FAST: dict[str, dict[str, Any]] = {
     "common": dict(method="sn", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999, n_critic=1,
                    loss="hinge", ema=0.999, precision="auto"),
-    "mnist": dict(width=0.25, batch_size=32, lr_d=2e-3, lr_g=2e-3, beta1=0.0, ema=0.9999, steps=21000,
+    "mnist": dict(width=0.125, width_g=0.25, batch_size=32, lr_d=2e-3, lr_g=2e-3, beta1=0.0, ema=0.9999, steps=29000,
                   diag_every=1000, sample_every=1000, ckpt_every=1000),
     "toy": dict(hidden=128, batch_size=256, steps=5000, diag_every=500, sample_every=1000, ckpt_every=1000),
 }

@@ -43,7 +43,10 @@ CONFIG = "config.json"
 STATUS = "status.json"
 SAMPLES = "samples"
 # Resuming may change these fields; any other difference from the stored config is an error.
-RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard")
+# Config fields a resume may change. `device`: checkpoints hold CPU tensors, so a run trained on a GPU continues
+# on the CPU (`--resume --device cpu`) and the other way round; config.json then records the new device.
+RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard",
+                     "device")
 
 
 class Interrupted(Exception):
@@ -68,12 +71,12 @@ def _build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ..
     if cfg.is_toy:
         return ToyGenerator(cfg.latent_dim, cfg.hidden), ToyCritic(cfg.hidden), (2,)
     if cfg.dataset == "mnist":
-        return MnistGenerator(cfg.latent_dim, cfg.width), MnistCritic(cfg.width), (1, 28, 28)
+        return MnistGenerator(cfg.latent_dim, cfg.generator_width), MnistCritic(cfg.width), (1, 28, 28)
     channels = 3 if cfg.dataset == "cifar10" else cfg.channels
     if cfg.dataset == "folder" and cfg.image_size != 32:
         raise ConfigError(f"image_size={cfg.image_size}: the ResNet models are for 32x32 images")
-    ch = max(8, int(round(128 * cfg.width)))
-    return ResNetGenerator32(cfg.latent_dim, 2 * ch, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
+    ch, ch_g = (max(8, int(round(128 * w))) for w in (cfg.width, cfg.generator_width))
+    return ResNetGenerator32(cfg.latent_dim, 2 * ch_g, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
 
 
 def memory_format(cfg: TrainConfig, input_shape: tuple[int, ...]) -> torch.memory_format:
@@ -502,8 +505,10 @@ class Trainer:
             self._lock.release()
 
     def _set_learning_rates(self) -> None:
-        # Linear decay to 0 at `steps`; a function of the step alone, so a resumed run follows it.
-        scale = 1.0 - self.step / self.cfg.steps
+        # Constant until `lr_decay_start`, then linear to 0 at `steps`; a function of the step alone, so a
+        # resumed run follows it.
+        start = self.cfg.lr_decay_start
+        scale = 1.0 - max(self.step - start, 0) / (self.cfg.steps - start)
         for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
