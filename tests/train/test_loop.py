@@ -296,3 +296,35 @@ def test_generator_width_is_its_own_knob(dataset):
         assert shapes(G) == shapes(ResNetGenerator32(128, 128, 3)) and shapes(D) == shapes(ResNetCritic32(32, 3))
     G0, _, _ = build_models(resolve("sn", dataset, "tiny", {"width": 0.25}))
     assert shapes(G0) == shapes(MnistGenerator(128, 0.25) if dataset == "mnist" else ResNetGenerator32(128, 64, 3))
+
+
+@pytest.mark.parametrize("dataset", ["ring8", "mnist"])
+@pytest.mark.parametrize("method", ["sn", "gp"])
+def test_reuse_fakes_trains_the_generator_on_the_critic_steps_fakes(tmp_path, method, dataset, device):
+    """reuse_fakes: the generator step trains on the fakes of the critic step (their graph kept), which is
+    exactly the plain generator step given the critic step's noise — and one generator forward fewer."""
+    def trainer(name, reuse):
+        return Trainer(tiny(method, dataset, n_critic=1, reuse_fakes=reuse, device=device), tmp_path / name)
+
+    kept, fresh = trainer("kept", True), trainer("fresh", False)
+    for _ in range(3):
+        real = next(kept.sampler)
+        assert torch.equal(real, next(fresh.sampler))
+        torch.manual_seed(11)
+        kept.critic_step(real, keep_fakes=True)
+        loss_kept = kept.generator_step()
+        torch.manual_seed(11)
+        fresh.critic_step(real)
+        torch.manual_seed(11)  # the generator step draws the critic step's noise again
+        loss_fresh = fresh.generator_step()
+        assert loss_kept == pytest.approx(loss_fresh, rel=1e-6, abs=1e-7)
+        for net in ("critic", "generator"):
+            for (name, a), b in zip(getattr(kept, net).named_parameters(), getattr(fresh, net).parameters()):
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=f"{net}.{name}")
+
+    calls = []
+    for t in (kept, fresh):
+        t.generator.register_forward_hook(lambda module, args, out: calls.append(module))
+        t._iteration()
+    assert calls.count(kept.generator) == 1 and calls.count(fresh.generator) == 2
+    assert kept._kept_fakes is None  # the graph is not held past the generator step

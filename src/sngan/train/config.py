@@ -36,6 +36,8 @@ class TrainConfig:
     # schedule
     steps: int = 2000                   # generator updates
     n_critic: int = 5                   # critic updates per generator update
+    reuse_fakes: bool = False           # the generator step trains on the last critic step's fakes (same noise,
+                                        # one generator forward fewer per iteration: the torch DCGAN example's order)
     batch_size: int = 64
     seed: int = 0
     # optimisation

@@ -145,6 +145,7 @@ class Trainer:
         self.progress_enabled = progress
         self.evaluate = evaluate
         self._stop_signal: int | None = None
+        self._kept_fakes: Tensor | None = None  # critic_step(keep_fakes=True) -> the next generator_step
         # One writer per run directory, held until fit() ends (the kernel releases it if the process dies).
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise UserError(f"--out {self.run_dir} is a file; choose a directory path for the run")
@@ -338,11 +339,15 @@ class Trainer:
     def _amp(self):
         return sampling.autocast(self.cfg.precision, self.device.type)
 
-    def critic_step(self, real: Tensor) -> dict[str, float]:
+    def critic_step(self, real: Tensor, keep_fakes: bool = False) -> dict[str, float]:
+        """One critic update on ``real`` and as many fresh fakes. ``keep_fakes``: the fakes are generated with
+        their graph and kept for the generator step (``cfg.reuse_fakes``) instead of under no_grad."""
         G, D, cfg = self.generator, self.critic, self.cfg
         real = real.contiguous(memory_format=self._layout)
-        with torch.no_grad(), self._amp():
-            fake = G(self._noise(real.shape[0])).float()
+        with torch.set_grad_enabled(keep_fakes), self._amp():
+            fake = G(self._noise(real.shape[0]))
+        self._kept_fakes = fake if keep_fakes else None
+        fake = fake.detach().float()
         # Two forwards of B rather than one of 2B: on CPU the smaller activations stay in cache and it
         # is faster (benchmarks/bench_train.py). parametrize.cached(): a spectrally normalized
         # weight W/σ (and its power iteration) is computed once per critic step, not once per forward.
@@ -363,14 +368,17 @@ class Trainer:
         return {"loss_d": terms[0], "penalty": terms[1], "w1_estimate": terms[2]}
 
     def generator_step(self) -> float:
+        """One generator update: on fresh noise, or on the fakes the last critic step kept (``keep_fakes``)."""
         G, D = self.generator, self.critic
+        fake, self._kept_fakes = self._kept_fakes, None
         D.eval()  # no power iteration in the generator's pass: u moves once per critic step
         for p in D.parameters():
             p.requires_grad_(False)
         try:
-            local = self.cfg.batch_size // self.dist.world_size
             with self._amp():
-                scores = D(G(self._noise(local))).float()
+                if fake is None:
+                    fake = G(self._noise(self.cfg.batch_size // self.dist.world_size))
+                scores = D(fake).float()
             loss = losses.generator_loss(self.cfg.loss, scores)
             value = loss.item()
             self._check({f"generator loss ({self.cfg.loss})": value}, self.step)
@@ -518,7 +526,8 @@ class Trainer:
         if cfg.lr_schedule != "constant":
             self._set_learning_rates()
         t0 = time.perf_counter()
-        stats = [self.critic_step(next(self.sampler)) for _ in range(cfg.n_critic)]
+        stats = [self.critic_step(next(self.sampler), keep_fakes=cfg.reuse_fakes and i == cfg.n_critic - 1)
+                 for i in range(cfg.n_critic)]
         t1 = time.perf_counter()
         self.step += 1
         loss_g = self.generator_step()
