@@ -17,6 +17,8 @@ average spans about t / (C - 1) steps, so C sets how soon it starts to forget) a
 and reports their FID beside the preset's at every evaluation: the EMA levers measured on one trajectory.
 Their upkeep is not counted as training time.
 
+Ctrl-C (or SIGTERM) stops the run early and still writes the curve measured so far, marked interrupted.
+
 Writes benchmarks/results/quality.json and quality.md.
 """
 
@@ -39,6 +41,7 @@ from sngan.metrics.features import features_and_logits
 from sngan.metrics.fid import fid_from_features
 from sngan.train import Trainer, resolve, sampling
 from sngan.train.config import parse_overrides
+from sngan.train.loop import Interrupted
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -121,10 +124,15 @@ def main() -> None:
 
         trainer._update_ema = update_all
         state["start"] = time.perf_counter()
+        interrupted = ""
         try:
             trainer.fit()
         except _Done:
             pass
+        except Interrupted as stop:  # the trainer's checkpoint goes with the temporary directory; the curve stays
+            interrupted = f" (interrupted at step {stop.step})"
+    if not curve:
+        raise SystemExit("bench_quality: stopped before the first evaluation; nothing to write")
     best = min(curve, key=lambda p: p["fid"])
     report = []
     for factor, budget in goals:
@@ -148,6 +156,7 @@ def main() -> None:
     result = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
               "threads": args.threads, "samples": args.samples, "floor_fid": floor, "goals": report,
               "minutes_budget": minutes, "config": cfg.to_dict(), "best": best, "curve": curve}
+    line += interrupted
     result["summary"] = line
     print(line)
     OUT.mkdir(exist_ok=True)

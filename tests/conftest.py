@@ -12,12 +12,12 @@ def _seed():
     torch.manual_seed(0)
 
 
-def dense_jacobian(fn, input_shape, dtype=torch.float64):
+def dense_jacobian(fn, input_shape, dtype=torch.float64, device="cpu"):
     """Matrix of a linear map on inputs of ``input_shape`` (batch excluded): rows = inputs."""
     n = 1
     for s in input_shape:
         n *= s
-    eye = torch.eye(n, dtype=dtype).reshape(n, *input_shape)
+    eye = torch.eye(n, dtype=dtype, device=device).reshape(n, *input_shape)
     return fn(eye).reshape(n, -1)
 
 

@@ -24,8 +24,8 @@ def _sn(module):
     [lambda: nn.Linear(6, 4), lambda: nn.Conv2d(3, 5, 3), lambda: nn.ConvTranspose2d(4, 3, 4, 2, 1)],
     ids=["linear", "conv", "convT"],
 )
-def test_matrix_mode_equals_torch_given_same_u_v(make):
-    ours, ref = make(), make()
+def test_matrix_mode_equals_torch_given_same_u_v(make, device):
+    ours, ref = make().to(device), make().to(device)
     ref.load_state_dict(ours.state_dict())
     sngan.spectral_norm(ours)
     torch_spectral_norm(ref)
@@ -121,17 +121,18 @@ OPERATOR_LAYERS = [
 
 
 @pytest.mark.parametrize("name,make,shape", OPERATOR_LAYERS, ids=[c[0] for c in OPERATOR_LAYERS])
-def test_operator_mode_training_forward_is_w_over_u_a_v_with_its_exact_gradient(name, make, shape):
+def test_operator_mode_training_forward_is_w_over_u_a_v_with_its_exact_gradient(name, make, shape, device):
     """σ comes from the power iteration's last |Aᵀu| (no extra pass of the layer); value and gradient must
     equal the textbook W / uᵀA(W)v with u, v after one power step, held constant (Miyato et al.)."""
     torch.manual_seed(0)
-    layer = make().double()
+    layer = make().double().to(device)
     sngan.spectral_norm(layer, mode="operator", input_shape=shape)
     sn = _sn(layer)
+    assert sn.u.device == sn.v.device == layer.parametrizations.weight.original.device
     v = sn.v.clone()
     original = layer.parametrizations.weight.original
     W = original.detach()
-    out_shape = layer_map(layer, W, torch.zeros(1, *shape, dtype=torch.float64)).shape[1:]
+    out_shape = layer_map(layer, W, torch.zeros(1, *shape, dtype=torch.float64, device=device)).shape[1:]
     u = torch.nn.functional.normalize(layer_map(layer, W, v.reshape(1, *shape)).reshape(-1), dim=0)
     v = torch.nn.functional.normalize(layer_adjoint(layer, W, u.reshape(1, *out_shape), shape).reshape(-1), dim=0)
     w_ref = original.detach().clone().requires_grad_(True)
@@ -168,10 +169,10 @@ def test_state_dict_round_trip_and_deepcopy(mode):
     assert keys == expected
 
 
-def test_operator_mode_normalizes_the_true_operator_norm():
+def test_operator_mode_normalizes_the_true_operator_norm(device):
     torch.manual_seed(1)
-    layer = sngan.spectral_norm(nn.Conv2d(3, 8, 4, stride=2, padding=1), mode="operator")
-    x = torch.randn(1, 3, 12, 12)
+    layer = sngan.spectral_norm(nn.Conv2d(3, 8, 4, stride=2, padding=1).to(device), mode="operator")
+    x = torch.randn(1, 3, 12, 12, device=device)
     for _ in range(300):
         layer(x)
     layer.eval()

@@ -40,9 +40,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,make,shape", CASES, ids=[c[0] for c in CASES])
-def test_operator_norm_matches_dense_jacobian_svd(name, make, shape):
-    layer = make().double()
-    J = dense_jacobian(lambda x: layer_map(layer, layer.weight, x), shape)
+def test_operator_norm_matches_dense_jacobian_svd(name, make, shape, device):
+    layer = make().double().to(device)
+    J = dense_jacobian(lambda x: layer_map(layer, layer.weight, x), shape, device=device)
     exact = torch.linalg.matrix_norm(J, ord=2).item()
     assert operator_norm(layer, shape) == pytest.approx(exact, rel=1e-9)
     assert operator_norm(layer, shape, method="power", tol=1e-13, n_iter=20000) == pytest.approx(exact, rel=1e-5)
@@ -58,10 +58,10 @@ def test_adjoint_is_the_transpose(name, make, shape):
 
 
 @pytest.mark.parametrize("name,make,shape", CASES, ids=[c[0] for c in CASES])
-def test_layer_weight_vjp_is_the_autograd_weight_gradient(name, make, shape):
+def test_layer_weight_vjp_is_the_autograd_weight_gradient(name, make, shape, device):
     torch.manual_seed(0)
-    layer = make().double()
-    x = torch.randn(2, *shape, dtype=torch.float64)
+    layer = make().double().to(device)
+    x = torch.randn(2, *shape, dtype=torch.float64, device=device)
     w = layer.weight.detach().clone().requires_grad_(True)
     y = layer_map(layer, w, x)
     g = torch.randn_like(y)
@@ -139,10 +139,11 @@ CERTIFIABLE = [c for c in CASES if not c[0].startswith("convT") and c[0] not in 
 
 
 @pytest.mark.parametrize("name,make,shape", CERTIFIABLE, ids=[c[0] for c in CERTIFIABLE])
-def test_certified_sigma_is_an_upper_bound_on_the_dense_jacobian_norm(name, make, shape):
+def test_certified_sigma_is_an_upper_bound_on_the_dense_jacobian_norm(name, make, shape, device):
     torch.manual_seed(1)
-    layer = make().double()
-    true = torch.linalg.matrix_norm(dense_jacobian(lambda x: layer_map(layer, layer.weight, x), shape), ord=2).item()
+    layer = make().double().to(device)
+    J = dense_jacobian(lambda x: layer_map(layer, layer.weight, x), shape, device=device)
+    true = torch.linalg.matrix_norm(J, ord=2).item()
     bound = certified_sigma(layer, layer.weight.detach(), shape).item()
     assert bound >= true * (1 - 1e-6)
     # circular padding (stride dividing the input) and Linear are exact, up to the rounding margin

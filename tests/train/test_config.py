@@ -96,9 +96,11 @@ def test_sn_fast_preset(monkeypatch):
         assert (cfg.loss, cfg.n_critic, cfg.precision) == ("hinge", 1, expected)
         # MNIST: the faster recipe of benchmarks/results/quality*.md; the toys keep the common one
         assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 2e-3, 2e-3, 0.0, 0.999)
-        assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 29000, 0.125, 0.25)
+        assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 33000, 0.125, 0.25)
+        assert cfg.reuse_fakes
         toy = resolve("sn", "ring8", "sn-fast")
         assert (toy.batch_size, toy.lr_d, toy.beta1, toy.ema, toy.precision) == (256, 1e-3, 0.5, 0.999, expected)
+        assert not toy.reuse_fakes
     assert resolve("sn", "mnist", "sn-fast", overrides={"precision": "fp32"}).precision == "fp32"
     with pytest.raises(ConfigError, match="preset sn-fast is for method sn"):
         resolve("gp", "mnist", "sn-fast")

@@ -116,11 +116,11 @@ def _diverge_on_one_rank(rank, init_file, run, result_dir, device):
     trainer = Trainer(cfg, run, dist=DistInfo(rank, 2, where))
     step = trainer.critic_step
 
-    def poisoned(real):  # corrupt data on rank 1 only, after step 3
+    def poisoned(real, **kw):  # corrupt data on rank 1 only, after step 3
         if rank == 1 and trainer.step == 3:
             real = real.clone()
             real[0, 0] = float("nan")
-        return step(real)
+        return step(real, **kw)
 
     trainer.critic_step = poisoned
     try:

@@ -96,11 +96,11 @@ def test_nan_guard_names_step_and_term_and_keeps_checkpoint(tmp_path, device):
     # corrupt data arrives after step 3: the guard must stop at step 3 and keep the checkpoint
     stop = trainer.critic_step
 
-    def poisoned(real):
+    def poisoned(real, **kw):
         if trainer.step == 3:
             real = real.clone()
             real[0, 0] = float("nan")
-        return stop(real)
+        return stop(real, **kw)
 
     trainer.critic_step = poisoned
     with pytest.raises(TrainingDiverged, match=r"step 4: the critic loss \(wasserstein\) is nan"):
