@@ -32,15 +32,17 @@ def _weights(run):
     return load_file(str(ckpt.list_checkpoints(run)[-1] / ckpt.TENSORS))
 
 
-@pytest.mark.parametrize("method", ["sn", pytest.param("gp", marks=pytest.mark.slow),
-                                    pytest.param("clip", marks=pytest.mark.slow)])
-def test_two_processes_equal_one_process(tmp_path, method, dist_device):
+@pytest.mark.parametrize("method,extra", [("sn", ()), pytest.param("gp", (), marks=pytest.mark.slow),
+                                          pytest.param("clip", (), marks=pytest.mark.slow),
+                                          pytest.param("sn", ("--set", "reuse_fakes=true"), marks=pytest.mark.slow)],
+                         ids=["sn", "gp", "clip", "sn-reuse-fakes"])
+def test_two_processes_equal_one_process(tmp_path, method, extra, dist_device):
     # SGD: the update is linear in the averaged gradient, so 2 ranks must match 1 process to float
     # rounding. (Adam divides by sqrt(v): on units whose gradient is at rounding-noise level it turns
     # a 1e-9 difference into a full ±lr step; the Adam run below is compared through its losses.)
     args = ["--method", method, "--dataset", "ring8", "--preset", "tiny", "--steps", "5", "--set", "batch_size=32",
             "--set", "threads=1", "--set", "sample_every=0", "--set", "optimizer=sgd", "--set", "lr_d=0.005",
-            "--set", "lr_g=0.005", "--device", dist_device]
+            "--set", "lr_g=0.005", "--device", dist_device, *extra]
     one, two = tmp_path / "one", tmp_path / "two"
     _torchrun(1, one, *args)
     _torchrun(2, two, *args)

@@ -197,10 +197,11 @@ PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tin
 # MNIST: critic width 0.125, generator width 0.25, batch 32, Adam 2e-3 (0, 0.999), EMA 0.9999, the generator
 # step on the critic step's fakes (reuse_fakes: one generator forward fewer), 33000 steps, about 30 minutes on
 # the 2-core AVX2 CI machine. Measured there (benchmarks/results/quality-reuse-fakes*.md): after 10 min FID
-# 7.60 (3.5x the floor, seed 0) / 5.74 (2.6x, seed 1) / 7.91 (seed 2); 4.54 (2.1x) at 29.6 min (seed 0), 4.42 (2.04x) at 26.6
-# min (seed 1). Without reuse_fakes (seed 0): 7.67 after 8.7 min, 4.88 (2.3x) after 29.8 min; both nets at
-# width 0.25: 10.0-11.9 after 10 min, 6.04 (2.8x) after 29.9 min. (Linear learning-rate decays were measured worse or no better:
-# over the last 3000 of 7000 steps 13.70 vs 10.24; over the last 7000 of 21000 steps 6.28 at the end.)
+# 7.60 (3.5x the floor, seed 0) / 5.74 (2.6x, seed 1) / 7.91 (seed 2); 4.54 (2.1x) at 29.6 min (seed 0),
+# 4.42 (2.04x) at 26.6 min (seed 1). Without reuse_fakes (seed 0): 7.67 after 8.7 min, 4.88 (2.3x) after
+# 29.8 min; both nets at width 0.25: 10.0-11.9 after 10 min, 6.04 (2.8x) after 29.9 min. (Linear
+# learning-rate decays were measured worse or no better: over the last 3000 of 7000 steps 13.70 vs 10.24;
+# over the last 7000 of 21000 steps 6.28 at the end.)
 SN_FAST: dict[str, dict[str, Any]] = {
     "common": dict(method="sn", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999, n_critic=1,
                    loss="hinge", ema=0.999, precision="auto"),
