@@ -37,8 +37,13 @@ def device_of(run_dir):
     return json.loads((run_dir / "config.json").read_text())["device"]
 
 
+def sample_argv(run_dir, *argv):
+    """`sngan sample RUN ...` on the device the run trained on."""
+    return ["sample", str(run_dir), "--device", device_of(run_dir), *map(str, argv)]
+
+
 def sample(run_dir, *argv):
-    assert main(["sample", str(run_dir), "--device", device_of(run_dir), *map(str, argv)]) == 0
+    assert main(sample_argv(run_dir, *argv)) == 0
 
 
 def digest(path):
@@ -76,7 +81,7 @@ def test_folder_has_one_png_per_image(image_run, tmp_path):
     first = np.asarray(Image.open(files[0]))
     assert first.shape == (28, 28) and first.dtype == np.uint8
     np.testing.assert_array_equal(first, expected_images(image_run, 12)[0, ..., 0])
-    assert main(["sample", str(image_run), "--device", device_of(image_run), "--n", "3", "--out", str(out)]) == 2
+    assert main(sample_argv(image_run, "--n", 3, "--out", out)) == 2  # not empty: refused
     assert len(list(out.iterdir())) == 12
 
 
@@ -114,7 +119,7 @@ def test_toy_points_in_every_format(toy_run, tmp_path):
 ])
 def test_bad_sample_requests_are_one_line_and_write_nothing(image_run, tmp_path, args, message):
     argv = [a.format(tmp=tmp_path) for a in args]
-    res = subprocess.run([sys.executable, "-m", "sngan", "sample", str(image_run), "--device", device_of(image_run),
-                          *argv], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "sngan", *sample_argv(image_run, *argv)], capture_output=True,
+                         text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
     assert list(tmp_path.iterdir()) == []

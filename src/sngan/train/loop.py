@@ -42,9 +42,9 @@ from sngan.train.tensorboard import TB_DIR, TensorBoardLog, check_available
 CONFIG = "config.json"
 STATUS = "status.json"
 SAMPLES = "samples"
-# Resuming may change these fields; any other difference from the stored config is an error.
-# Config fields a resume may change. `device`: checkpoints hold CPU tensors, so a run trained on a GPU continues
-# on the CPU (`--resume --device cpu`) and the other way round; config.json then records the new device.
+# Resuming may change these fields; any other difference from the stored config is an error. `device`:
+# checkpoints hold CPU tensors, so a run trained on a GPU continues on the CPU (`--resume --device cpu`) and the
+# other way round; config.json then records the new device.
 RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard",
                      "device")
 
