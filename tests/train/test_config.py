@@ -70,6 +70,7 @@ def test_overrides_are_typed_and_validated():
     ("novalue", "key=value"),
     ("gp_one_sided=maybe", "expected bool"),
     ("lr_decay_start=-1", r"lr_decay_start=-1: must be in \[0, steps="),
+    ("lr_decay_floor=1.5", r"lr_decay_floor=1.5: must be in \[0, 1\]"),
     ("width_g=-0.5", r"width_g=-0.5: must be 0 \(= width\)"),
 ])
 def test_bad_overrides_are_config_errors(item, match):

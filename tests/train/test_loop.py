@@ -275,6 +275,12 @@ def test_linear_learning_rate_schedule_is_a_function_of_the_step(tmp_path):
         late.step = step
         late._set_learning_rates()
         assert late.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
+    floor = Trainer(tiny("sn", steps=8, lr_schedule="linear", lr_decay_start=4, lr_decay_floor=0.2, lr_d=4e-4),
+                    tmp_path / "run5")
+    for step, scale in ((3, 1.0), (4, 1.0), (6, 0.6), (8, 0.2)):
+        floor.step = step
+        floor._set_learning_rates()
+        assert floor.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
     constant = Trainer(tiny("sn", steps=8, lr_d=4e-4), tmp_path / "run3")
     constant.fit()
     assert constant.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)

@@ -47,8 +47,9 @@ class TrainConfig:
     beta1: float = 0.5                  # Adam only
     beta2: float = 0.9                  # Adam only
     ema: float = 0.0                    # generator EMA decay (0 = off), e.g. 0.999
-    lr_schedule: str = "constant"       # constant | linear (both learning rates decay linearly to 0 at `steps`)
+    lr_schedule: str = "constant"       # constant | linear (both learning rates decay linearly to the floor at `steps`)
     lr_decay_start: int = 0             # linear: the generator step the decay starts from (0 = the whole run)
+    lr_decay_floor: float = 0.0         # linear: the learning rates' fraction reached at `steps` (0 = decay to 0)
     # constraints
     clip_value: float = 0.01            # clip
     gp_weight: float = 10.0             # gp: λ
@@ -125,6 +126,7 @@ class TrainConfig:
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
         need(0 <= self.lr_decay_start < self.steps, "lr_decay_start", f"must be in [0, steps={self.steps})")
+        need(0 <= self.lr_decay_floor <= 1, "lr_decay_floor", "must be in [0, 1]")
         from sngan.device import check_name
         from sngan.nn import MODES  # torch-importing modules: imported when a config is checked
 

@@ -513,10 +513,10 @@ class Trainer:
             self._lock.release()
 
     def _set_learning_rates(self) -> None:
-        # Constant until `lr_decay_start`, then linear to 0 at `steps`; a function of the step alone, so a
-        # resumed run follows it.
-        start = self.cfg.lr_decay_start
-        scale = 1.0 - max(self.step - start, 0) / (self.cfg.steps - start)
+        # Constant until `lr_decay_start`, then linear to `lr_decay_floor` at `steps`; a function of the step
+        # alone, so a resumed run follows it.
+        start, floor = self.cfg.lr_decay_start, self.cfg.lr_decay_floor
+        scale = 1.0 - (1.0 - floor) * max(self.step - start, 0) / (self.cfg.steps - start)
         for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
