@@ -7,10 +7,14 @@ trains the standard CNN critic on MNIST (sngan's Trainer, operator-mode SN, the 
 records the operator norm of the normalized weight that forward used, computed independently
 (Lanczos in float64 through the layer and its adjoint: ``sngan.spectral.operator_norm_of_weight``).
 
+``--solvers lanczos`` measures operator mode with Golub–Kahan–Lanczos steps instead of power
+iterations (``sn_solver=lanczos``; ``--iterations`` steps per forward).
+
 The ``certified`` mode divides by a guaranteed upper bound instead (Gram iteration), so its σ <= 1
 at every step by construction; this measures that too, and how far below 1 it sits.
 
-    python benchmarks/bench_sn_drift.py [--steps 100] [--width 0.25] [--modes operator certified] [--json out.json]
+    python benchmarks/bench_sn_drift.py [--steps 100] [--width 0.25] [--modes operator certified]
+        [--solvers power lanczos] [--iterations 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ from sngan.train.config import resolve
 from sngan.train.loop import Trainer
 
 
-def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0) -> dict:
+def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0,
+          solver: str = "power") -> dict:
     """Per step, the largest true σ over the normalized layers (and each layer's). Runs on the CPU with the
     caller's thread count (``tests/test_nn.py`` runs it too)."""
     cfg = resolve("sn", "mnist", "paper", overrides={
-        "sn_mode": mode, "n_power_iterations": iterations, "width": width, "steps": steps,
+        "sn_mode": mode, "n_power_iterations": iterations, "sn_solver": solver, "width": width, "steps": steps,
         "lr_d": lr, "lr_g": lr, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 0,
         "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "precision": "fp32", "ema": 0.0})
     captured: dict[str, torch.Tensor] = {}
@@ -60,7 +65,8 @@ def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed:
             trainer.generator_step()
             rows.append({"step": step, "max_sigma": max(sig.values()), "sigma": sig, "sec_critic_step": t1 - t0})
         trainer.release()
-    return {"mode": mode, "steps": steps, "width": width, "lr": lr, "iterations": iterations, "rows": rows,
+    return {"mode": mode, "solver": solver, "steps": steps, "width": width, "lr": lr, "iterations": iterations,
+            "rows": rows,
             "max_sigma": max(r["max_sigma"] for r in rows)}
 
 
@@ -70,16 +76,19 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--iterations", type=int, default=1)
+    ap.add_argument("--solvers", nargs="+", default=["power"], choices=["power", "lanczos"],
+                    help="how operator mode estimates σ (each solver runs once per non-certified mode)")
     ap.add_argument("--modes", nargs="+", default=["operator", "certified"])
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     results = []
-    for mode in args.modes:
-        result = drift(mode, args.steps, args.width, args.lr, args.iterations)
+    runs = [(mode, solver) for mode in args.modes for solver in (["power"] if mode == "certified" else args.solvers)]
+    for mode, solver in runs:
+        result = drift(mode, args.steps, args.width, args.lr, args.iterations, solver=solver)
         results.append(result)
-        print(f"mode {mode}, width {args.width}, lr {args.lr}, {args.iterations} power iteration(s)/step "
-              "(n/a for certified); true operator σ of each normalized layer")
+        how = "n/a" if mode == "certified" else f"{args.iterations} {solver} step(s)/forward"
+        print(f"mode {mode}, width {args.width}, lr {args.lr}, {how}; true operator σ of each normalized layer")
         for r in result["rows"]:
             if r["step"] <= 10 or r["step"] % 10 == 0:
                 layers = " ".join(f"{v:.4f}" for v in r["sigma"].values())

@@ -88,3 +88,11 @@ def test_describe_and_factory():
         make_constraint("wgan")
     with pytest.raises(ValueError):
         WeightClip(0)
+    sn = make_constraint("sn", n_power_iterations=4, sn_mode="operator", sn_solver="lanczos")
+    assert sn.describe() == "spectral normalization, operator σ, 4 Lanczos step(s)/forward"
+    critic = sn.prepare(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 1)))
+    layers = [p for m in critic.modules() if hasattr(m, "parametrizations") for p in m.parametrizations.weight]
+    assert [(p.mode, p.solver, p.n_power_iterations) for p in layers] == [("operator", "lanczos", 4),
+                                                                         ("matrix", "lanczos", 4)]
+    with pytest.raises(ValueError, match="'krylov'"):
+        SpectralNormalization(solver="krylov")

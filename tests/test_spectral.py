@@ -9,6 +9,7 @@ from sngan.spectral import (
     circular_conv2d_singular_values,
     frequency_matrices,
     gram_bound,
+    lanczos_,
     layer_adjoint,
     layer_map,
     layer_weight_vjp,
@@ -78,6 +79,53 @@ def test_power_iteration_returns_u_transpose_a_v_of_the_new_vectors():
     assert estimate.item() == pytest.approx(torch.dot(u, A @ v).item(), rel=1e-14)
     assert estimate.item() <= torch.linalg.matrix_norm(A, ord=2).item()
     assert power_iteration_(lambda x: A @ x, lambda y: A.t() @ y, u, v, 0) is None
+
+
+def _matrix_with_singular_values(values, rows, cols, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    left, _ = torch.linalg.qr(torch.randn(rows, len(values), generator=gen, dtype=torch.float64))
+    right, _ = torch.linalg.qr(torch.randn(cols, len(values), generator=gen, dtype=torch.float64))
+    return left @ torch.diag(torch.tensor(values, dtype=torch.float64)) @ right.t()
+
+
+def _unit(n, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(n, generator=gen, dtype=torch.float64), dim=0)
+
+
+def test_one_lanczos_step_is_one_power_iteration():
+    torch.manual_seed(0)
+    A = torch.randn(6, 9, dtype=torch.float64)
+    u1, v1, u2, v2 = _unit(6, 1), _unit(9, 2), _unit(6, 1), _unit(9, 2)
+    a = power_iteration_(lambda x: A @ x, lambda y: A.t() @ y, u1, v1, 1)
+    b = lanczos_(lambda x: A @ x, lambda y: A.t() @ y, u2, v2, 1)
+    assert b.item() == pytest.approx(a.item(), rel=1e-13)
+    torch.testing.assert_close(u2, u1, rtol=0, atol=1e-13)
+    torch.testing.assert_close(v2, v1, rtol=0, atol=1e-13)
+    assert lanczos_(lambda x: A @ x, lambda y: A.t() @ y, u2, v2, 0) is None
+
+
+def test_lanczos_ritz_value_is_u_a_v_below_sigma_and_at_least_the_power_iterations_estimate():
+    values = [1.0] + [0.97 - 0.02 * i for i in range(39)]  # a dense spectrum below the top
+    A = _matrix_with_singular_values(values, 50, 60)
+    previous = 0.0
+    for steps in range(1, 11):
+        u, v = _unit(50, 3), _unit(60, 4)
+        theta = lanczos_(lambda x: A @ x, lambda y: A.t() @ y, u, v, steps).item()
+        pu, pv = _unit(50, 3), _unit(60, 4)
+        power = power_iteration_(lambda x: A @ x, lambda y: A.t() @ y, pu, pv, steps).item()
+        assert u.norm().item() == pytest.approx(1.0, abs=1e-12) and v.norm().item() == pytest.approx(1.0, abs=1e-12)
+        assert theta == pytest.approx(torch.dot(u, A @ v).item(), rel=1e-12)  # σ = uᵀAv for the new pair
+        # the power iteration's u after k steps lies in the Krylov space A·K_k whose best |Aᵀu| θ is:
+        # θ >= its estimate (equal for one step), grows with the steps, and stays below σ = 1
+        assert power - 1e-12 <= theta <= 1.0 + 1e-12
+        assert theta >= previous - 1e-12
+        previous = theta
+    assert 1.0 - theta < 0.2 * (1.0 - power)  # 10 steps: 0.0044 below σ against 0.034
+    # a Krylov space as large as the matrix holds the top pair: σ and its vectors exactly
+    theta = lanczos_(lambda x: A @ x, lambda y: A.t() @ y, u, v, 80)  # 80 > 50 rows: capped at 50 steps
+    assert theta.item() == pytest.approx(1.0, rel=1e-10)
+    assert torch.dot(u, A @ v).item() == pytest.approx(1.0, rel=1e-10)
 
 
 def test_layer_map_is_the_layer_without_bias():

@@ -145,27 +145,33 @@ class SpectralNormalization(NoConstraint):
 
     name = "sn"
 
-    def __init__(self, n_power_iterations: int = 1, mode: str = "matrix") -> None:
+    def __init__(self, n_power_iterations: int = 1, mode: str = "matrix", solver: str = "power") -> None:
         if mode not in sngan.nn.MODES:
             raise ValueError(f"spectral norm mode must be one of {sngan.nn.MODES}, got {mode!r}")
+        if solver not in sngan.nn.SOLVERS:
+            raise ValueError(f"spectral norm solver must be one of {sngan.nn.SOLVERS}, got {solver!r}")
         if n_power_iterations < 1:
             raise ValueError(f"n_power_iterations must be >= 1, got {n_power_iterations!r}")
-        self.n_power_iterations, self.mode = int(n_power_iterations), mode
+        self.n_power_iterations, self.mode, self.solver = int(n_power_iterations), mode, solver
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         for module in critic.modules():
             if isinstance(module, LINEAR_TYPES):
-                sngan.spectral_norm(module, n_power_iterations=self.n_power_iterations, mode=self.mode)
+                sngan.spectral_norm(module, n_power_iterations=self.n_power_iterations, mode=self.mode,
+                                    solver=self.solver)
         return critic
 
     def describe(self) -> str:
         if self.mode == "certified":
             return "spectral normalization, certified σ (an upper bound on each layer's operator norm: Gram iteration)"
+        if self.solver == "lanczos":
+            return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} Lanczos step(s)/forward"
         return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} power iteration(s)/forward"
 
 
 def make_constraint(method: str, *, clip_value: float = 0.01, gp_weight: float = 10.0, gp_center: float = 1.0,
-                    gp_one_sided: bool = False, n_power_iterations: int = 1, sn_mode: str = "matrix") -> Constraint:
+                    gp_one_sided: bool = False, n_power_iterations: int = 1, sn_mode: str = "matrix",
+                    sn_solver: str = "power") -> Constraint:
     """The constraint for a method name: ``none`` | ``clip`` | ``gp`` | ``sn``."""
     if method == "none":
         return NoConstraint()
@@ -174,5 +180,5 @@ def make_constraint(method: str, *, clip_value: float = 0.01, gp_weight: float =
     if method == "gp":
         return GradientPenalty(gp_weight, gp_center, gp_one_sided)
     if method == "sn":
-        return SpectralNormalization(n_power_iterations, sn_mode)
+        return SpectralNormalization(n_power_iterations, sn_mode, sn_solver)
     raise ValueError(f"unknown method {method!r}; choose one of none, clip, gp, sn")

@@ -67,6 +67,7 @@ def test_overrides_are_typed_and_validated():
     ("steps=1.5", "expected int"),
     ("ema=1", "ema=1.0"),
     ("sn_mode=svd", "sn_mode"),
+    ("sn_solver=krylov", r"sn_solver='krylov': choose power or lanczos"),
     ("novalue", "key=value"),
     ("gp_one_sided=maybe", "expected bool"),
     ("lr_decay_start=-1", r"lr_decay_start=-1: must be in \[0, steps="),

@@ -56,7 +56,8 @@ class TrainConfig:
     gp_center: float = 1.0              # gp: target gradient norm
     gp_one_sided: bool = False          # gp: penalise only norms above the centre (Petzka et al. 2018)
     sn_mode: str = "matrix"             # sn: matrix | operator | exact | certified (σ <= 1 by construction)
-    n_power_iterations: int = 1         # sn
+    n_power_iterations: int = 1         # sn: power iterations (or Lanczos steps) per critic forward
+    sn_solver: str = "power"            # sn matrix/operator: power | lanczos (closer σ while weights move)
     # models
     z_dim: int = 0                      # 0 = dataset default (128 images, 2 toy)
     width: float = 1.0                  # image models: channel multiplier
@@ -128,9 +129,10 @@ class TrainConfig:
         need(0 <= self.lr_decay_start < self.steps, "lr_decay_start", f"must be in [0, steps={self.steps})")
         need(0 <= self.lr_decay_floor <= 1, "lr_decay_floor", "must be in [0, 1]")
         from sngan.device import check_name
-        from sngan.nn import MODES  # torch-importing modules: imported when a config is checked
+        from sngan.nn import MODES, SOLVERS  # torch-importing modules: imported when a config is checked
 
         need(self.sn_mode in MODES, "sn_mode", f"choose {', '.join(MODES[:-1])} or {MODES[-1]}")
+        need(self.sn_solver in SOLVERS, "sn_solver", f"choose {' or '.join(SOLVERS)}")
         need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
         check_name(self.device)
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",

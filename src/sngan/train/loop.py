@@ -89,7 +89,7 @@ def constraint_for(cfg: TrainConfig):
     """The config's Lipschitz constraint (``sngan.constraints``), not yet applied to a critic."""
     return make_constraint(cfg.method, clip_value=cfg.clip_value, gp_weight=cfg.gp_weight, gp_center=cfg.gp_center,
                            gp_one_sided=cfg.gp_one_sided, n_power_iterations=cfg.n_power_iterations,
-                           sn_mode=cfg.sn_mode)
+                           sn_mode=cfg.sn_mode, sn_solver=cfg.sn_solver)
 
 
 # Devices with a fused Adam / SGD kernel (one pass over each parameter instead of a dozen foreach
