@@ -97,7 +97,7 @@ def test_sn_fast_preset(monkeypatch):
         cfg = resolve("sn", "mnist", "sn-fast")
         assert (cfg.loss, cfg.n_critic, cfg.precision) == ("hinge", 1, expected)
         # MNIST: the faster recipe of benchmarks/results/quality*.md; the toys keep the common one
-        assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 2e-3, 2e-3, 0.0, 0.999)
+        assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 3e-3, 3e-3, 0.0, 0.999)
         assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 33000, 0.125, 0.25)
         assert cfg.reuse_fakes
         toy = resolve("sn", "ring8", "sn-fast")
