@@ -201,7 +201,8 @@ PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tin
 # MNIST: critic width 0.125, generator width 0.25, batch 32, Adam 3e-3 (0, 0.999), EMA 0.9999, the generator
 # step on the critic step's fakes (reuse_fakes: one generator forward fewer), 33000 steps, about 30 minutes on
 # the 2-core AVX2 CI machine. Measured there (benchmarks/results/quality-lr3e-3-seed*.md): seed 0 FID 6.41
-# (3.0x the floor) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1: SEED1. With Adam 2e-3
+# (3.0x the floor) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1: 6.68 (3.1x) after 9.6 min, 4.92 (2.3x)
+# at 29.4 min; seed 2: 7.45 (3.4x) after 8.65 min. With Adam 2e-3
 # (quality-reuse-fakes*.md): after 10 min 7.60 (3.5x, seed 0) / 5.74 (2.6x, seed 1) / 7.91 (seed 2); 4.54
 # (2.1x) at 29.6 min (seed 0), 4.42 (2.04x) at 26.6 min (seed 1). Without reuse_fakes (seed 0, 2e-3): 7.67
 # after 8.7 min, 4.88 (2.3x) after 29.8 min; both nets at width 0.25: 10.0-11.9 after 10 min, 6.04 (2.8x)
