@@ -66,8 +66,7 @@ def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed:
             rows.append({"step": step, "max_sigma": max(sig.values()), "sigma": sig, "sec_critic_step": t1 - t0})
         trainer.release()
     return {"mode": mode, "solver": solver, "steps": steps, "width": width, "lr": lr, "iterations": iterations,
-            "rows": rows,
-            "max_sigma": max(r["max_sigma"] for r in rows)}
+            "rows": rows, "max_sigma": max(r["max_sigma"] for r in rows)}
 
 
 def main() -> None:

@@ -155,9 +155,11 @@ def test_operator_mode_training_forward_is_w_over_u_a_v_with_its_exact_gradient(
     torch.testing.assert_close(original.grad, w_ref.grad, rtol=1e-10, atol=1e-12)
 
 
+LANCZOS_LAYERS = OPERATOR_LAYERS[:2] + OPERATOR_LAYERS[4:5]  # strided, dilated + grouped, transposed
+
+
 @pytest.mark.parametrize("mode", ["matrix", "operator"])
-@pytest.mark.parametrize("name,make,shape", OPERATOR_LAYERS[:2] + OPERATOR_LAYERS[4:5],
-                         ids=[c[0] for c in OPERATOR_LAYERS[:2] + OPERATOR_LAYERS[4:5]])
+@pytest.mark.parametrize("name,make,shape", LANCZOS_LAYERS, ids=[c[0] for c in LANCZOS_LAYERS])
 def test_lanczos_solver_forward_is_w_over_u_a_v_of_its_ritz_pair_with_the_exact_gradient(name, make, shape, mode,
                                                                                            device):
     """With ``solver="lanczos"`` σ is the Ritz value θ = uᵀA(W)v of the new u, v: checked against that product
@@ -335,8 +337,8 @@ def test_public_namespace_of_the_design():
 def _true_sigmas_along_training(mode: str, steps: int, solver: str = "power", iterations: int = 1) -> list[float]:
     """The issue's run (benchmarks/bench_sn_drift.py): the standard critic (width 0.25) on MNIST, Adam 2e-4
     (0.5, 0.999), one power iteration (or ``iterations`` Lanczos steps) per step, parametrize.cached() as the
-    trainer does. After each critic
-    forward, the true operator norm (Lanczos, float64) of every normalized weight that forward used."""
+    trainer does. After each critic forward, the true operator norm (Lanczos, float64) of every normalized
+    weight that forward used."""
     rows = drift(mode, steps, width=0.25, lr=2e-4, iterations=iterations, solver=solver)["rows"]
     return [sigma for row in rows for sigma in row["sigma"].values()]
 

@@ -164,9 +164,8 @@ class SpectralNormalization(NoConstraint):
     def describe(self) -> str:
         if self.mode == "certified":
             return "spectral normalization, certified σ (an upper bound on each layer's operator norm: Gram iteration)"
-        if self.solver == "lanczos":
-            return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} Lanczos step(s)/forward"
-        return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} power iteration(s)/forward"
+        steps = "Lanczos step(s)" if self.solver == "lanczos" else "power iteration(s)"
+        return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} {steps}/forward"
 
 
 def make_constraint(method: str, *, clip_value: float = 0.01, gp_weight: float = 10.0, gp_center: float = 1.0,

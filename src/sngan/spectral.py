@@ -114,32 +114,26 @@ def lanczos_(
     if n_iter <= 0:
         return None
     n_iter = min(n_iter, u.numel(), v.numel())
-    vs = [v / torch.linalg.vector_norm(v).clamp_min(eps)]
-    us: list[Tensor] = []
-    alphas, betas = [], []
+    # the bases as rows of preallocated matrices, and C filled as the steps go: no restacking per step
+    us = u.new_zeros(n_iter, u.numel())
+    vs = v.new_zeros(n_iter + 1, v.numel())
+    c = v.new_zeros(n_iter + 1, n_iter)
+    vs[0] = v / torch.linalg.vector_norm(v).clamp_min(eps)
     for j in range(n_iter):
         p = matvec(vs[j])
         if j:
-            p = p - betas[-1] * us[-1]
-            basis = torch.stack(us)
-            p = p - basis.t() @ (basis @ p)
+            p = p - c[j, j - 1] * us[j - 1]
+            p = p - us[:j].t() @ (us[:j] @ p)
         alpha = torch.linalg.vector_norm(p).clamp_min(eps)
-        us.append(p / alpha)
+        us[j] = p / alpha
         q = rmatvec(us[j]) - alpha * vs[j]
-        basis = torch.stack(vs)
-        q = q - basis.t() @ (basis @ q)
+        q = q - vs[: j + 1].t() @ (vs[: j + 1] @ q)
         beta = torch.linalg.vector_norm(q).clamp_min(eps)
-        vs.append(q / beta)
-        alphas.append(alpha)
-        betas.append(beta)
-    k = len(alphas)
-    c = torch.zeros(k + 1, k, dtype=v.dtype, device=v.device)
-    idx = torch.arange(k, device=v.device)
-    c[idx, idx] = torch.stack(alphas)
-    c[idx + 1, idx] = torch.stack(betas)
+        vs[j + 1] = q / beta
+        c[j, j], c[j + 1, j] = alpha, beta
     left, values, right_t = torch.linalg.svd(c, full_matrices=False)
-    u.copy_(F.normalize(torch.stack(us).t() @ right_t[0], dim=0, eps=eps))
-    v.copy_(F.normalize(torch.stack(vs).t() @ left[:, 0], dim=0, eps=eps))
+    u.copy_(F.normalize(right_t[0] @ us, dim=0, eps=eps))
+    v.copy_(F.normalize(left[:, 0] @ vs, dim=0, eps=eps))
     return values[0]
 
 
