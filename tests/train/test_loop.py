@@ -170,6 +170,30 @@ def test_metrics_during_training_from_the_registry(tmp_path):
     assert 0 <= m["modes_covered"] <= 8 and 0 <= m["high_quality"] <= 1 and m["w1_exact"] > 0
 
 
+def test_measuring_a_run_does_not_change_it(tmp_path, device):
+    """Quality measured along a run must not move the run: an evaluation hook that builds a network (its
+    random init: the MNIST evaluator's did) and draws from the global and the device's generators leaves
+    the weights and losses bit-identical to those of a run that was never measured."""
+    from sngan.metrics import training_evaluator
+
+    cfg = tiny("sn", "mnist", steps=6, eval_every=2, eval_samples=64, device=device)
+    measure = training_evaluator(cfg)
+
+    def hook(trainer):
+        torch.randn(3, device=trainer.device)
+        torch.nn.Linear(4, 4)
+        return measure(trainer)
+
+    Trainer(cfg, tmp_path / "plain").fit()
+    Trainer(cfg, tmp_path / "measured", evaluate=hook).fit()
+    plain, measured = _weights(tmp_path / "plain"), _weights(tmp_path / "measured")
+    for k in plain:
+        torch.testing.assert_close(measured[k], plain[k], rtol=0, atol=0, msg=k)
+    log_plain, log_measured = (read_log_lines(tmp_path / r / "log.jsonl") for r in ("plain", "measured"))
+    assert [r["step"] for r in log_measured if "metrics" in r] == [2, 4, 6]
+    assert [r["loss_d"] for r in log_measured] == [r["loss_d"] for r in log_plain]
+
+
 def test_load_run_for_evaluation_touches_nothing(tmp_path):
     from sngan.train import load_run
     from sngan.train.checkpoint import CKPT_DIR
