@@ -57,6 +57,17 @@ def test_evaluator_accuracy_and_checksum(mnist_sets):
     assert model.features(x[:3]).shape == (3, 128)
 
 
+def test_metrics_draw_nothing_from_the_callers_random_stream(mnist_sets):
+    """A training loop that measures FID between steps keeps its noise: building the evaluator (a network
+    whose random init the shipped weights overwrite) and computing the features leave the global
+    generator's state as it was."""
+    _, test, _ = mnist_sets
+    state = torch.get_rng_state()
+    fid(test[:100], test[100:200])
+    mnist_evaluator()
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 @pytest.mark.slow  # 39 s (KID's 50 subsets and PRDC's pairwise distances, twice each)
 def test_floor_and_ceiling(mnist_sets):
     train, test, _ = mnist_sets

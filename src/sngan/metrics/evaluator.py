@@ -69,7 +69,9 @@ def _load_state() -> dict[str, Tensor]:
 
 
 def mnist_evaluator(device: torch.device | str = "cpu") -> MnistEvaluator:
-    """The shipped MNIST classifier in eval mode on ``device`` (a fresh copy each call)."""
-    model = MnistEvaluator()
+    """The shipped MNIST classifier in eval mode on ``device`` (a fresh copy each call). Building it
+    draws no random numbers from the caller's stream (its random init is overwritten by the weights)."""
+    with torch.random.fork_rng(devices=[]):
+        model = MnistEvaluator()
     model.load_state_dict(_load_state())
     return model.to(device).eval().requires_grad_(False)
