@@ -43,7 +43,9 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
-# About 95 minutes on a 2-core CPU without native bf16 (bench_quality alone runs up to 30 minutes of training; emulated bf16 makes bench_precision slow); results (JSON + Markdown) under benchmarks/results/.
+# About 95 minutes on a 2-core CPU without native bf16, where emulated bf16 makes bench_precision slow (bench_quality alone:
+# up to 30 minutes of training plus its evaluations, and it stops at the preset's end, 75,000 steps); results
+# (JSON + Markdown) under benchmarks/results/.
 bench: $(STAMP) data
 	$(PY) benchmarks/bench_spectral.py --repeats 30 --json benchmarks/results/spectral.json
 	$(PY) benchmarks/bench_spectral.py --repeats 15 --width 0.25 --json benchmarks/results/spectral-w025.json
@@ -58,7 +60,7 @@ bench: $(STAMP) data
 	$(PY) benchmarks/profile_step.py
 	$(PY) benchmarks/profile_step.py --set sn_mode=operator --name profile-sn-fast-sn-operator
 	$(PY) benchmarks/bench_widths.py
-	$(PY) benchmarks/bench_quality.py
+	$(PY) benchmarks/bench_quality.py --eval-every 3000
 
 # Equal-effort tuning of the study's methods (about 50 minutes on 2 cores): writes
 # src/sngan/study/tuning.json and benchmarks/results/tune.md; the chosen points go into TUNED (train/config.py).

@@ -70,7 +70,7 @@ def test_overrides_are_typed_and_validated():
     ("sn_solver=krylov", r"sn_solver='krylov': choose power or lanczos"),
     ("novalue", "key=value"),
     ("gp_one_sided=maybe", "expected bool"),
-    ("lr_decay_start=-1", r"lr_decay_start=-1: must be in \[0, steps="),
+    ("lr_decay_start=-1", r"lr_decay_start=-1: must be >= 0"),
     ("lr_decay_floor=1.5", r"lr_decay_floor=1.5: must be in \[0, 1\]"),
     ("width_g=-0.5", r"width_g=-0.5: must be 0 \(= width\)"),
 ])
@@ -98,12 +98,14 @@ def test_sn_fast_preset(monkeypatch):
         assert (cfg.loss, cfg.n_critic, cfg.precision) == ("hinge", 1, expected)
         # MNIST: the faster recipe of benchmarks/results/quality*.md; the toys keep the common one
         assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 3e-3, 3e-3, 0.0, 0.999)
-        assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 33000, 0.125, 0.25)
+        assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 75000, 0.125, 0.25)
+        assert (cfg.lr_schedule, cfg.lr_decay_start, cfg.lr_decay_floor) == ("linear", 45000, 0.0)
         assert cfg.reuse_fakes
         toy = resolve("sn", "ring8", "sn-fast")
         assert (toy.batch_size, toy.lr_d, toy.beta1, toy.ema, toy.precision) == (256, 1e-3, 0.5, 0.999, expected)
         assert not toy.reuse_fakes
     assert resolve("sn", "mnist", "sn-fast", overrides={"precision": "fp32"}).precision == "fp32"
+    assert resolve("sn", "mnist", "sn-fast", overrides={"steps": 3000}).lr_decay_start == 45000  # runs, constant
     with pytest.raises(ConfigError, match="preset sn-fast is for method sn"):
         resolve("gp", "mnist", "sn-fast")
 

@@ -305,6 +305,12 @@ def test_linear_learning_rate_schedule_is_a_function_of_the_step(tmp_path):
         floor.step = step
         floor._set_learning_rates()
         assert floor.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
+    # a decay that would start at or after the end (the sn-fast preset run for fewer steps): constant
+    short = Trainer(tiny("sn", steps=8, lr_schedule="linear", lr_decay_start=8, lr_d=4e-4), tmp_path / "run6")
+    for step in (0, 7, 8):
+        short.step = step
+        short._set_learning_rates()
+        assert short.opt_d.param_groups[0]["lr"] == 4e-4
     constant = Trainer(tiny("sn", steps=8, lr_d=4e-4), tmp_path / "run3")
     constant.fit()
     assert constant.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)

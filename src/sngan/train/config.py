@@ -48,7 +48,8 @@ class TrainConfig:
     beta2: float = 0.9                  # Adam only
     ema: float = 0.0                    # generator EMA decay (0 = off), e.g. 0.999
     lr_schedule: str = "constant"       # constant | linear (both learning rates decay linearly to the floor at `steps`)
-    lr_decay_start: int = 0             # linear: the generator step the decay starts from (0 = the whole run)
+    lr_decay_start: int = 0             # linear: the generator step the decay starts from (0 = the whole run;
+                                        # at or past `steps`: constant, e.g. a preset's schedule cut short)
     lr_decay_floor: float = 0.0         # linear: the learning rates' fraction reached at `steps` (0 = decay to 0)
     # constraints
     clip_value: float = 0.01            # clip
@@ -126,7 +127,7 @@ class TrainConfig:
         need(self.loss in LOSS_NAMES, "loss", f"choose one of {', '.join(LOSS_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
-        need(0 <= self.lr_decay_start < self.steps, "lr_decay_start", f"must be in [0, steps={self.steps})")
+        need(self.lr_decay_start >= 0, "lr_decay_start", "must be >= 0 (at or past steps: no decay in the run)")
         need(0 <= self.lr_decay_floor <= 1, "lr_decay_floor", "must be in [0, 1]")
         from sngan.device import check_name
         from sngan.nn import MODES, SOLVERS  # torch-importing modules: imported when a config is checked
@@ -196,24 +197,26 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tiny")
 
 # sn-fast: SN-GAN tuned for time to quality on a CPU (benchmarks/bench_quality.py): hinge loss, n_dis 1,
-# a high constant learning rate that SN tolerates, a generator EMA (with BatchNorm re-estimated for the
-# averaged weights), narrow models that run many steps a minute, and bf16 where the hardware has it.
+# a high learning rate that SN tolerates, a generator EMA (with BatchNorm re-estimated for the averaged
+# weights), narrow models that run many steps a minute, and bf16 where the hardware has it.
 # MNIST: critic width 0.125, generator width 0.25, batch 32, Adam 3e-3 (0, 0.999), EMA 0.9999, the generator
-# step on the critic step's fakes (reuse_fakes: one generator forward fewer), 33000 steps, about 30 minutes on
-# the 2-core AVX2 CI machine. Measured there (benchmarks/results/quality-lr3e-3-seed*.md): seed 0 FID 6.41
-# (3.0x the floor) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1: 6.68 (3.1x) after 9.6 min, 4.92 (2.3x)
-# at 29.4 min; seed 2: 7.45 (3.4x) after 8.65 min. With Adam 2e-3
-# (quality-reuse-fakes*.md): after 10 min 7.60 (3.5x, seed 0) / 5.74 (2.6x, seed 1) / 7.91 (seed 2); 4.54
-# (2.1x) at 29.6 min (seed 0), 4.42 (2.04x) at 26.6 min (seed 1). Without reuse_fakes (seed 0, 2e-3): 7.67
-# after 8.7 min, 4.88 (2.3x) after 29.8 min; both nets at width 0.25: 10.0-11.9 after 10 min, 6.04 (2.8x)
-# after 29.9 min. (Linear learning-rate decays were measured worse or no better: over the last 3000 of 7000
-# steps 13.70 vs 10.24; over the last 7000 of 21000 steps 6.28 at the end; to 0.3x from step 10000 of
-# 33000, 5.10 at best vs 4.54.)
+# step on the critic step's fakes (reuse_fakes: one generator forward fewer), 75000 steps with both learning
+# rates constant to step 45000, then linear to 0: about 27 minutes on a 2-core AVX-512/bf16 CPU (about 70 on
+# the 2-core AVX2 machine without bf16). Measured on the first (benchmarks/results/quality-seed*-75k-decay45k.md):
+# 3x the real floor after 4.3 min (seed 2) / 7.2 min (seed 0); best 4.08 = 1.9x after 19.3 min (seed 2) and
+# 4.34 = 2.0x after 24.4 min (seed 0, 0.006 above the 2x line); the constant rate alone plateaued at 4.8-5.7
+# (seed 2) and 5.6-6.0 (seed 0) from step 22000 to 45000. On the AVX2 machine (fp32, Adam 3e-3, constant,
+# quality-lr3e-3-seed*.md): seed 0 6.41 (3.0x) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1 6.68 (3.1x)
+# after 9.6 min, 4.92 (2.3x) at 29.4 min; seed 2 7.45 (3.4x) after 8.65 min. Measured worse there: Adam 2e-3;
+# without reuse_fakes; both nets at width 0.25; linear decays that start early (over the last 3000 of 7000
+# steps 13.70 vs 10.24; over the last 7000 of 21000 steps 6.28 at the end vs 6.04; to 0.3x from step 10000
+# of 33000, 5.10 at best vs 4.54).
 SN_FAST: dict[str, dict[str, Any]] = {
     "common": dict(method="sn", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999, n_critic=1,
                    loss="hinge", ema=0.999, precision="auto"),
     "mnist": dict(width=0.125, width_g=0.25, batch_size=32, lr_d=3e-3, lr_g=3e-3, beta1=0.0, ema=0.9999,
-                  reuse_fakes=True, steps=33000, diag_every=1000, sample_every=1000, ckpt_every=1000),
+                  reuse_fakes=True, steps=75000, lr_schedule="linear", lr_decay_start=45000,
+                  diag_every=1000, sample_every=1000, ckpt_every=1000),
     "toy": dict(hidden=128, batch_size=256, steps=5000, diag_every=500, sample_every=1000, ckpt_every=1000),
 }
 

@@ -522,9 +522,10 @@ class Trainer:
 
     def _set_learning_rates(self) -> None:
         # Constant until `lr_decay_start`, then linear to `lr_decay_floor` at `steps`; a function of the step
-        # alone, so a resumed run follows it.
+        # alone, so a resumed run follows it. A start at or past `steps` (a preset run for fewer steps) keeps
+        # the rates constant.
         start, floor = self.cfg.lr_decay_start, self.cfg.lr_decay_floor
-        scale = 1.0 - (1.0 - floor) * max(self.step - start, 0) / (self.cfg.steps - start)
+        scale = 1.0 - (1.0 - floor) * max(self.step - start, 0) / max(self.cfg.steps - start, 1)
         for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
