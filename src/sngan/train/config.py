@@ -203,9 +203,9 @@ PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tin
 # step on the critic step's fakes (reuse_fakes: one generator forward fewer), 75000 steps with both learning
 # rates constant to step 45000, then linear to 0: about 27 minutes on a 2-core AVX-512/bf16 CPU (about 70 on
 # the 2-core AVX2 machine without bf16). Measured on the first (benchmarks/results/quality-seed*-75k-decay45k.md):
-# 3x the real floor after 4.3 min (seed 2) / 7.2 min (seed 0); best 4.08 = 1.9x after 19.3 min (seed 2) and
-# 4.34 = 2.0x after 24.4 min (seed 0, 0.006 above the 2x line); the constant rate alone plateaued at 4.8-5.7
-# (seed 2) and 5.6-6.0 (seed 0) from step 22000 to 45000. On the AVX2 machine (fp32, Adam 3e-3, constant,
+# 3x the real floor after 7.2 / 7.3 / 4.3 min (seeds 0 / 1 / 2); 2x after 21.7 min (seed 1, 4.31) and 19.3 min
+# (seed 2, 4.08), seed 0 best 4.336 = 2.003x at 22.6 min; the constant rate alone plateaued from step ~22000 to
+# 45000 (5.6-6.0 / 5.0-5.3 / 4.8-5.7). On the AVX2 machine (fp32, Adam 3e-3, constant,
 # quality-lr3e-3-seed*.md): seed 0 6.41 (3.0x) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1 6.68 (3.1x)
 # after 9.6 min, 4.92 (2.3x) at 29.4 min; seed 2 7.45 (3.4x) after 8.65 min. Measured worse there: Adam 2e-3;
 # without reuse_fakes; both nets at width 0.25; linear decays that start early (over the last 3000 of 7000
