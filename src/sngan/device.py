@@ -61,6 +61,14 @@ def rng_state(device: torch.device) -> torch.Tensor | None:
     return None
 
 
+def fork_rng(device: torch.device):
+    """A context that restores the CPU generator and ``device``'s own on exit: code run under it (an
+    evaluation hook that builds a network or draws numbers) leaves the training noise where it was."""
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+
+
 def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
     if device.type == "cuda":
         torch.cuda.set_rng_state(state.cpu(), device)

@@ -336,14 +336,6 @@ class Trainer:
         z = torch.randn(n * w, self.cfg.latent_dim, device=self.device)  # the device's generator
         return z[r * n:(r + 1) * n] if w > 1 else z
 
-    def _rng_untouched(self):
-        """Code run under this leaves the training noise where it was (the global generator and the
-        device's): an evaluation hook that builds a network (its random init) or draws numbers must not
-        change what training sees next, or a run's result would depend on how often it was measured."""
-        if self.device.type == "cpu":
-            return torch.random.fork_rng(devices=[])
-        return torch.random.fork_rng(devices=[self.device.index or 0], device_type=self.device.type)
-
     def _amp(self):
         return sampling.autocast(self.cfg.precision, self.device.type)
 
@@ -560,7 +552,8 @@ class Trainer:
             real = self.data[idx]
             record.update(self.diagnostics(real))
         if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
-            with self._rng_untouched():
+            # on its own random stream: a run's result must not depend on how often it was measured
+            with devices.fork_rng(self.device):
                 record["metrics"] = self.evaluate(self)
         self.log.write(record)
         if self.tensorboard is not None:
