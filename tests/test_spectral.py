@@ -4,6 +4,9 @@ from torch import nn
 
 from conftest import dense_jacobian
 from sngan.spectral import (
+    _frequency_grams,
+    _iterate_hermitian,
+    _polyphase,
     CERTIFIED_MARGIN,
     certified_sigma,
     circular_conv2d_singular_values,
@@ -219,6 +222,38 @@ def test_gram_bound_bounds_every_matrix_and_is_tight():
     # a repeated top singular value is the worst case: the bound is rank^(1/2^(t+2)) loose at most
     eye = torch.eye(4, dtype=torch.float64)[None]
     assert gram_bound(eye, n_iter=3).item() == pytest.approx(4 ** (1 / 32), rel=1e-12)
+
+
+@pytest.mark.parametrize("name,make,shape", [c for c in CERTIFIABLE if c[0] != "linear"],
+                         ids=[c[0] for c in CERTIFIABLE if c[0] != "linear"])
+def test_frequency_grams_from_the_tap_autocorrelation_equal_the_grams_of_the_frequency_matrices(
+        name, make, shape, device):
+    # strides (polyphase), dilation, groups, 1d/3d, and a kernel that wraps around a small circular grid
+    torch.manual_seed(2)
+    layer = make().double().to(device)
+    mats = frequency_matrices(layer, layer.weight.detach(), shape, half=True)
+    gram = mats @ mats.mH if mats.shape[-2] <= mats.shape[-1] else mats.mH @ mats
+    poly, sizes = _polyphase(layer, layer.weight.detach(), shape)
+    a, b = _frequency_grams(poly, sizes, layer.groups, torch.float64)
+    # the same Hermitian matrix, or its conjugate (the phases of MᴴM and MMᴴ run opposite ways)
+    assert torch.allclose(torch.linalg.eigvalsh(torch.complex(a, b)), torch.linalg.eigvalsh(gram), atol=1e-12)
+    assert torch.equal(a, a.mT) and torch.equal(b, -b.mT)
+
+
+def test_pruned_gram_iteration_keeps_the_largest_bound_and_bounds_every_matrix():
+    torch.manual_seed(0)
+    x = torch.randn(50, 12, 6, dtype=torch.complex128) * torch.linspace(0.2, 1.0, 50, dtype=torch.float64)[:, None, None]
+    g = x.mH @ x
+    sigma = torch.linalg.matrix_norm(x, ord=2)
+    full = _iterate_hermitian(g.real, g.imag, 6)
+    pruned = _iterate_hermitian(g.real, g.imag, 6, prune=True)
+    assert torch.all(pruned >= sigma * (1 - 1e-12)) and torch.all(full >= sigma * (1 - 1e-12))
+    assert pruned.max() == full.max()
+    assert torch.all(pruned >= full)               # a pruned matrix keeps an earlier, looser bound
+    assert bool((pruned > full * (1 + 1e-6)).any())  # and some were pruned
+    # the Hermitian iteration is gram_bound's complex path: the same bounds as the real [[P, -Q], [Q, P]]
+    doubled = torch.cat([torch.cat([x.real, -x.imag], -1), torch.cat([x.imag, x.real], -1)], -2)
+    assert torch.allclose(gram_bound(x, 6), gram_bound(doubled, 6) / 2 ** (1 / 2 ** 8), rtol=1e-12)
 
 
 def test_certified_sigma_gradient_is_the_top_frequencys_singular_value_gradient():
