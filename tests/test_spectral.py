@@ -4,10 +4,10 @@ from torch import nn
 
 from conftest import dense_jacobian
 from sngan.spectral import (
+    CERTIFIED_MARGIN,
     _frequency_grams,
     _iterate_hermitian,
     _polyphase,
-    CERTIFIED_MARGIN,
     certified_sigma,
     circular_conv2d_singular_values,
     frequency_matrices,
@@ -242,7 +242,8 @@ def test_frequency_grams_from_the_tap_autocorrelation_equal_the_grams_of_the_fre
 
 def test_pruned_gram_iteration_keeps_the_largest_bound_and_bounds_every_matrix():
     torch.manual_seed(0)
-    x = torch.randn(50, 12, 6, dtype=torch.complex128) * torch.linspace(0.2, 1.0, 50, dtype=torch.float64)[:, None, None]
+    scale = torch.linspace(0.2, 1.0, 50, dtype=torch.float64)[:, None, None]
+    x = torch.randn(50, 12, 6, dtype=torch.complex128) * scale
     g = x.mH @ x
     sigma = torch.linalg.matrix_norm(x, ord=2)
     full = _iterate_hermitian(g.real, g.imag, 6)
