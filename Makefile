@@ -43,7 +43,7 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
-# About 95 minutes on a 2-core CPU without native bf16, where emulated bf16 makes bench_precision slow (bench_quality alone:
+# About 100 minutes on a 2-core CPU without native bf16, where emulated bf16 makes bench_precision slow (bench_quality alone:
 # up to 30 minutes of training plus its evaluations, and it stops at the preset's end, 75,000 steps); results
 # (JSON + Markdown) under benchmarks/results/.
 bench: $(STAMP) data
@@ -51,6 +51,7 @@ bench: $(STAMP) data
 	$(PY) benchmarks/bench_spectral.py --repeats 15 --width 0.25 --json benchmarks/results/spectral-w025.json
 	$(PY) benchmarks/bench_sn_drift.py --steps 40 --json benchmarks/results/sn-drift.json
 	$(PY) benchmarks/bench_sn_drift.py --steps 40 --modes operator --solvers lanczos --iterations 4 --json benchmarks/results/sn-drift-lanczos4.json
+	$(PY) benchmarks/bench_sn_tracking.py --json benchmarks/results/sn-tracking.json
 	cd benchmarks && ../$(PY) bench_train.py --repeats 10
 	cd benchmarks && ../$(PY) bench_memory.py
 	$(PY) benchmarks/bench_options.py --repeats 8

@@ -16,6 +16,7 @@ the SN-GAN critic, in either direction in general. This module computes both.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -559,6 +560,30 @@ def _iterate_hermitian(a: Tensor, b: Tensor, n_iter: int, prune: bool = False) -
     return bounds
 
 
+@functools.lru_cache(maxsize=64)
+def _lag_dft(taps: tuple[int, ...], sizes: tuple[int, ...], device: torch.device,
+             dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """For a kernel of ``taps`` on a circular grid of ``sizes``: the lag index of every tap pair ``(a, b)``
+    (``a - b``, raveled over the ``2 taps - 1`` lags per dimension) and the ``[2F, D]`` matrix of the lags'
+    cosines over sines at the half-spectrum frequencies (``-2π f·d / N``). Cached: a layer's geometry is
+    fixed, and the sines cost more than the matmul they feed."""
+    nd = len(taps)
+
+    def grid(extents):
+        return torch.stack(torch.meshgrid(*[torch.arange(lo, hi) for lo, hi in extents], indexing="ij"), -1)
+
+    tap = grid([(0, m) for m in taps]).reshape(-1, nd)
+    lag = (tap[:, None] - tap[None, :]).reshape(-1, nd) + torch.tensor(taps) - 1  # offset: lags from 0
+    span = [2 * m - 1 for m in taps]
+    lag_id = torch.zeros(lag.shape[0], dtype=torch.int64)
+    for i in range(nd):
+        lag_id = lag_id * span[i] + lag[:, i]
+    lags = grid([(-m + 1, m) for m in taps]).reshape(1, -1, nd).double()
+    freq = grid([(0, m) for m in [*sizes[:-1], sizes[-1] // 2 + 1]]).reshape(-1, 1, nd).double()
+    theta = (-2 * math.pi) * (freq / torch.tensor(sizes, dtype=torch.float64) * lags).sum(-1)
+    return lag_id.to(device), torch.cat([theta.cos(), theta.sin()]).to(device, dtype)
+
+
 def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Real and imaginary parts of the Gram matrices (of the smaller side) of a polyphase kernel's
     half-spectrum frequency matrices, ``[groups * F, n, n]`` each, in :func:`frequency_matrices` order.
@@ -582,21 +607,8 @@ def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.d
         x = k.permute(0, 3, 1, 2).reshape(groups, t * rows, cin)
         s, n = x @ x.mT, rows
     s = s.reshape(groups, t, n, t, n).transpose(2, 3).reshape(groups, t * t, n * n)
-    device = poly.device
-    tap = torch.stack(torch.meshgrid(*[torch.arange(m, device=device) for m in taps], indexing="ij"), -1)
-    tap = tap.reshape(t, len(taps))
-    span = torch.tensor([2 * m - 1 for m in taps], device=device)
-    lag = (tap[:, None] - tap[None, :]).reshape(t * t, -1)                     # a - b, per pair
-    lag_id = torch.zeros(t * t, dtype=torch.int64, device=device)
-    for i in range(len(taps)):
-        lag_id = lag_id * span[i] + lag[:, i] + taps[i] - 1
-    r = s.new_zeros(groups, int(span.prod()), n * n).index_add_(1, lag_id, s)  # R_d
-    lags = torch.stack(torch.meshgrid(*[torch.arange(-m + 1, m, device=device) for m in taps], indexing="ij"), -1)
-    half = [*sizes[:-1], sizes[-1] // 2 + 1]
-    freq = torch.stack(torch.meshgrid(*[torch.arange(m, device=device) for m in half], indexing="ij"), -1)
-    size = torch.tensor(sizes, dtype=torch.float64, device=device)
-    theta = (-2 * math.pi) * (freq.reshape(-1, 1, len(taps)) / size * lags.reshape(1, -1, len(taps))).sum(-1)
-    dft = torch.cat([theta.cos(), theta.sin()]).to(dtype)                      # [2F, D]
+    lag_id, dft = _lag_dft(tuple(taps), tuple(sizes), poly.device, dtype)
+    r = s.new_zeros(groups, dft.shape[1], n * n).index_add_(1, lag_id, s)  # R_d
     grams = (dft @ r).reshape(groups, 2, -1, n, n).transpose(0, 1).reshape(2, -1, n, n)
     a, b = grams[0], grams[1]
     return (a + a.mT) / 2, (b - b.mT) / 2  # exactly (anti)symmetric: rounding only
