@@ -629,7 +629,7 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
     The value is the largest Gram-iteration bound over the frequency matrices of
     :func:`frequency_matrices` (their conjugate halves), times :data:`CERTIFIED_MARGIN` for rounding.
     Dividing the weight by it makes the layer's true operator norm <= 1 by construction. For a
-    convolution the frequencies' Grams come from the taps' autocorrelation and one FFT
+    convolution the frequencies' Grams come from the taps' autocorrelation and one DFT matmul
     (:func:`_frequency_grams`), and frequencies that cannot hold the maximum stop iterating early
     (``prune`` in :func:`_iterate_hermitian`); the value is what :func:`gram_bound` gives for the
     largest, up to rounding. Its gradient in ``weight`` is that of the largest frequency's top singular
