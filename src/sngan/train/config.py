@@ -202,10 +202,12 @@ PRESETS = ("paper", "same-budget", "tuned", "sn-ndis5", "sn-fast", "quick", "tin
 # MNIST: critic width 0.125, generator width 0.25, batch 32, Adam 3e-3 (0, 0.999), EMA 0.9999, the generator
 # step on the critic step's fakes (reuse_fakes: one generator forward fewer), 75000 steps with both learning
 # rates constant to step 45000, then linear to 0: about 27 minutes on a 2-core AVX-512/bf16 CPU (about 70 on
-# the 2-core AVX2 machine without bf16). Measured on the first (benchmarks/results/quality-seed*-75k-decay45k.md):
-# 3x the real floor after 7.2 / 7.3 / 4.3 min (seeds 0 / 1 / 2); 2x after 21.7 min (seed 1, 4.31) and 19.3 min
-# (seed 2, 4.08), seed 0 best 4.336 = 2.003x at 22.6 min; the constant rate alone plateaued from step ~22000 to
-# 45000 (5.6-6.0 / 5.0-5.3 / 4.8-5.7). On the AVX2 machine (fp32, Adam 3e-3, constant,
+# the 2-core AVX2 machine without bf16). Measured on the first with the current code (benchmarks/results/
+# quality-seed1-75k-decay45k.md, quality-seed{0,2}-75k-decay45k-rngfix.md): 3x the real floor after 11.2 / 7.3 /
+# 4.6 min (seeds 0 / 1 / 2); 2x after 27.9 min (seed 0, 4.30) and 21.7 min (seed 1, 4.31), seed 2 best 4.77 =
+# 2.2x; the constant rate alone plateaued from step ~22000 to 45000 (seed 1: 5.0-5.3). Runs before evaluations
+# stopped perturbing the training noise: seed 0 3x after 7.2 min, best 4.336; seed 2 2x after 19.3 min (4.08).
+# On the AVX2 machine (fp32, Adam 3e-3, constant,
 # quality-lr3e-3-seed*.md): seed 0 6.41 (3.0x) after 8.5 min, 4.33 (2.0x) after 21.2 min; seed 1 6.68 (3.1x)
 # after 9.6 min, 4.92 (2.3x) at 29.4 min; seed 2 7.45 (3.4x) after 8.65 min. Measured worse there: Adam 2e-3;
 # without reuse_fakes; both nets at width 0.25; linear decays that start early (over the last 3000 of 7000
