@@ -34,14 +34,21 @@ from sngan.train.config import resolve
 from sngan.train.loop import Trainer
 
 
+def drift_config(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0,
+                 solver: str = "power"):
+    """The issue's run: the standard critic on MNIST, Adam (0.5, 0.999) at ``lr``, n_critic 1, fp32, no EMA,
+    nothing written but the run itself (``bench_sn_tracking.py`` records the same run)."""
+    return resolve("sn", "mnist", "paper", overrides={
+        "sn_mode": mode, "n_power_iterations": iterations, "sn_solver": solver, "width": width, "steps": steps,
+        "lr_d": lr, "lr_g": lr, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 0,
+        "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "precision": "fp32", "ema": 0.0})
+
+
 def drift(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0,
           solver: str = "power") -> dict:
     """Per step, the largest true σ over the normalized layers (and each layer's). Runs on the CPU with the
     caller's thread count (``tests/test_nn.py`` runs it too)."""
-    cfg = resolve("sn", "mnist", "paper", overrides={
-        "sn_mode": mode, "n_power_iterations": iterations, "sn_solver": solver, "width": width, "steps": steps,
-        "lr_d": lr, "lr_g": lr, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 0,
-        "diag_every": 0, "sample_every": 0, "ckpt_every": 0, "precision": "fp32", "ema": 0.0})
+    cfg = drift_config(mode, steps, width, lr, iterations, seed, solver)
     captured: dict[str, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, f"{tmp}/run", progress=False)

@@ -36,6 +36,7 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
+from bench_sn_drift import drift_config
 from torch import nn
 
 from sngan.spectral import (
@@ -47,18 +48,15 @@ from sngan.spectral import (
     operator_norm_of_weight,
     power_iteration_,
 )
-from sngan.train.config import resolve
 from sngan.train.loop import Trainer
 
 ESTIMATORS = ["power:1", "power:4", "lanczos:2", "lanczos:4", "lanczos:8", "lanczos:16", "block:8"]
 
 
 def record(steps: int, width: float, lr: float, seed: int = 0) -> list[dict]:
-    """The drift run's convolutions: a plain copy of each layer, its input shape, its raw weight per step."""
-    cfg = resolve("sn", "mnist", "paper", overrides={
-        "sn_mode": "operator", "n_power_iterations": 1, "width": width, "steps": steps, "lr_d": lr, "lr_g": lr,
-        "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "seed": seed, "threads": 0, "diag_every": 0,
-        "sample_every": 0, "ckpt_every": 0, "precision": "fp32", "ema": 0.0})
+    """The drift run's convolutions: a plain copy of each layer, its input and output shapes, its raw weight
+    per step."""
+    cfg = drift_config("operator", steps, width, lr, iterations=1, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, f"{tmp}/run", progress=False)
         convs = [m for m in trainer.critic.modules() if isinstance(m, nn.Conv2d)]
@@ -73,6 +71,9 @@ def record(steps: int, width: float, lr: float, seed: int = 0) -> list[dict]:
                    "shape": tuple(m.parametrizations.weight[0].input_shape.tolist()), "weights": w}
                   for m, w in zip(convs, weights)]
         trainer.release()
+    for entry in layers:
+        x = torch.zeros(1, *entry["shape"])
+        entry["out_shape"] = tuple(layer_map(entry["layer"], entry["weights"][0], x).shape[1:])
     return layers
 
 
@@ -81,9 +82,7 @@ def _vector_maps(forward, adjoint):
     return (lambda x: forward(x[None])[0]), (lambda y: adjoint(y[None])[0])
 
 
-def _maps(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...]):
-    out_shape = tuple(layer_map(layer, weight, torch.zeros(1, *shape)).shape[1:])
-
+def _maps(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...], out_shape: tuple[int, ...]):
     def forward(x: torch.Tensor) -> torch.Tensor:  # rows in, rows out
         return layer_map(layer, weight, x.reshape(-1, *shape)).reshape(x.shape[0], -1)
 
@@ -100,9 +99,9 @@ def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[floa
     steps = len(true[0])
     worst = [0.0] * steps
     for entry, sig in zip(layers, true):
-        layer, shape, weights = entry["layer"], entry["shape"], entry["weights"]
+        layer, shape, out_shape, weights = entry["layer"], entry["shape"], entry["out_shape"], entry["weights"]
         torch.manual_seed(0)
-        forward, adjoint = _maps(layer, weights[0], shape)
+        forward, adjoint = _maps(layer, weights[0], shape, out_shape)
         v = F.normalize(torch.randn(math.prod(shape)), dim=0)
         u = F.normalize(forward(v[None])[0], dim=0)
         power_iteration_(*_vector_maps(forward, adjoint), u, v, 50)
@@ -110,7 +109,7 @@ def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[floa
         if kind == "block":
             block = torch.linalg.qr(torch.cat([v[:, None], torch.randn(v.numel(), k - 1)], 1))[0]
         for t, w in enumerate(weights):
-            forward, adjoint = _maps(layer, w, shape)
+            forward, adjoint = _maps(layer, w, shape, out_shape)
             if kind == "block":
                 image = forward(block.T).T
                 krylov = torch.linalg.qr(torch.cat([block, adjoint(image.T).T], 1))[0]
@@ -123,17 +122,17 @@ def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[floa
     return worst
 
 
-def movement(layers: list[dict]) -> list[dict]:
+def movement(layers: list[dict], true: list[torch.Tensor]) -> list[dict]:
     """Per layer: ‖operator of W_t - W_(t-1)‖ / certified bound of W_t, over the steps; and true σ / bound."""
     rows = []
-    for entry in layers:
+    for entry, sig in zip(layers, true):
         layer, shape, weights = entry["layer"], entry["shape"], entry["weights"]
         moves, slack = [], []
         for t in range(1, len(weights)):
             bound = float(certified_sigma(layer, weights[t], shape))
             change = frequency_matrices(layer, weights[t] - weights[t - 1], shape, half=True)
             moves.append(float(torch.linalg.matrix_norm(change, ord=2).max()) / bound)
-            slack.append(float(operator_norm_of_weight(layer, weights[t], shape)) / bound)
+            slack.append(float(sig[t]) / bound)
         rows.append({"weight": list(weights[0].shape), "input": list(shape),
                      "step_move_median": statistics.median(moves), "step_move_max": max(moves),
                      "true_over_bound_min": min(slack), "true_over_bound_max": max(slack)})
@@ -150,8 +149,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     layers = record(args.steps, args.width, args.lr)
-    true = [torch.tensor([float(operator_norm_of_weight(e["layer"], w, e["shape"])) for w in e["weights"]])
-            for e in layers]
+    true = [torch.tensor([float(operator_norm_of_weight(e["layer"], w, e["shape"])) for w in e["weights"]],
+                         dtype=torch.float64) for e in layers]
     print(f"replay of {args.steps} steps, width {args.width}, Adam {args.lr}: true σ / estimate, largest layer")
     results = {}
     for spec in args.estimators:
@@ -160,7 +159,7 @@ def main() -> None:
         mean = statistics.fmean(worst)
         results[spec] = {"max": max(worst), "mean": mean, "steps_over_1.01": over, "per_step": worst}
         print(f"  {spec:11s} max {max(worst):.4f}  mean {mean:.4f}  steps > 1.01: {over}/{len(worst)}")
-    moves = movement(layers)
+    moves = movement(layers, true)
     print("per-step change of each layer's operator, relative to its certified bound (and the bound's slack):")
     for row in moves:
         print(f"  weight {row['weight']} at {row['input']}: median {row['step_move_median']:.4f}, largest "

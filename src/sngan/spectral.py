@@ -537,13 +537,15 @@ def _iterate_hermitian(a: Tensor, b: Tensor, n_iter: int, prune: bool = False) -
     bounds = a.new_empty(a.shape[0])
     active = torch.arange(a.shape[0], device=a.device)
     log_scale = a.new_zeros(a.shape[0])
-    for t in range(n_iter):
+    for t in range(n_iter + 1):  # the bound σ^(2^(t+1)) <= ‖G_t‖_F after t squarings; the last one is returned
         norm = torch.linalg.vector_norm(ab, dim=(-2, -1)).clamp_min(tiny)
+        if prune or t == n_iter:
+            upper = ((log_scale + norm.log()) / 2 ** (t + 1)).exp()
+        if t == n_iter:
+            break
         if prune:
-            root = 2.0 ** -(t + 1)
-            upper = ((log_scale + norm.log()) * root).exp()
             trace = torch.diagonal(ab[:, :n], dim1=-2, dim2=-1).sum(-1).clamp_min(tiny)
-            lower = ((log_scale + 2 * norm.log() - trace.log()) * root).exp()
+            lower = ((log_scale + 2 * norm.log() - trace.log()) / 2 ** (t + 1)).exp()
             bounds[active] = upper
             keep = upper >= lower.max() * (1 - 1e-5)
             if not bool(keep.all()):
@@ -553,10 +555,9 @@ def _iterate_hermitian(a: Tensor, b: Tensor, n_iter: int, prune: bool = False) -
         ab = ab / norm[:, None, None]
         imag = ab[:, :n] @ ab[:, n:]                       # AB; Im G² = AB + BA = AB - (AB)ᵀ
         ab = torch.cat([ab.mT @ ab, imag - imag.mT], -2)
-    final = ((log_scale + torch.linalg.vector_norm(ab, dim=(-2, -1)).clamp_min(tiny).log()) / 2 ** (n_iter + 1)).exp()
     if not prune:
-        return final
-    bounds[active] = final
+        return upper
+    bounds[active] = upper
     return bounds
 
 
