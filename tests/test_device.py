@@ -101,6 +101,23 @@ def test_resume_is_bit_exact_on_each_device(tmp_path, device):
     assert ("rng.cuda" in a) == (device == "cuda")  # the device generator's state travels with the run
 
 
+def test_resumed_optimizer_moments_take_their_parameters_layout(tmp_path, device):
+    """Checkpoints store contiguous tensors; the channels-last conv weights' Adam moments must come back
+    channels-last (CUDA's fused Adam refuses moments whose strides differ from the parameter's)."""
+    Trainer(resolve("sn", "mnist", "tiny", {"device": device}, steps=2), tmp_path / "run").fit()
+    t = Trainer(resolve("sn", "mnist", "tiny", {"device": device}, steps=4), tmp_path / "run", resume=True)
+    convs = [p for p in t.critic.parameters() if p.ndim == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert any(not p.is_contiguous() for p in convs)  # (a 1-channel kernel is both)
+    for opt in (t.opt_d, t.opt_g):
+        for p in (q for group in opt.param_groups for q in group["params"]):
+            state = opt.state[p]
+            assert state["exp_avg"].stride() == state["exp_avg_sq"].stride() == p.stride()
+            assert state["exp_avg"].device == p.device and state["exp_avg"].dtype == p.dtype
+    t.fit()
+    assert t.step == 4
+
+
 def test_a_checkpoint_moves_between_devices(tmp_path):
     """Checkpoints hold CPU tensors: a run resumes on another device with `--resume --device` (on a CPU-only
     machine: a run left as a GPU run leaves it — config.json says cuda, the checkpoint holds the CUDA

@@ -38,13 +38,35 @@ def check_name(name: str) -> None:
 
 
 def resolve(name: str = "auto") -> torch.device:
-    """The ``torch.device`` for ``name``; one ConfigError naming the devices that exist when it does not."""
+    """The ``torch.device`` for ``name`` (``cuda`` with its index: the current GPU), made reproducible
+    (:func:`reproducible`); one ConfigError naming the devices that exist when it does not."""
     check_name(name)
     name = auto() if name == "auto" else name
     have = available()
     if name not in have:
         raise ConfigError(f"device {name!r} does not exist on this machine; it has: {', '.join(have)}")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return reproducible(device)
+
+
+def reproducible(device: torch.device | str) -> torch.device:
+    """Make ``device``'s kernels give the same bits run after run, as the CPU's do, and return it.
+
+    On CUDA: cuDNN's deterministic algorithms (its fastest convolution backward and transposed-convolution
+    kernels add with atomics, in an order that varies from run to run: a resumed run, or a generator loaded
+    in another process, would drift from the uninterrupted one in the last bits), no autotuning (the chosen
+    kernel would depend on timing), and no TF32: ``precision="fp32"`` is float32 on every device, and the
+    fast path on a GPU is ``bf16`` (``auto`` picks it from compute capability 8.0). These are process-wide
+    cuDNN/cuBLAS settings; other devices have nothing to set."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return device
 
 
 def cuda_bf16(device: str) -> bool:

@@ -567,7 +567,10 @@ def _lag_dft(taps: tuple[int, ...], sizes: tuple[int, ...], device: torch.device
     """For a kernel of ``taps`` on a circular grid of ``sizes``: the lag index of every tap pair ``(a, b)``
     (``a - b``, raveled over the ``2 taps - 1`` lags per dimension) and the ``[2F, D]`` matrix of the lags'
     cosines over sines at the half-spectrum frequencies (``-2π f·d / N``). Cached: a layer's geometry is
-    fixed, and the sines cost more than the matmul they feed."""
+    fixed, and the sines cost more than the matmul they feed.
+
+    Off the CPU the lag index comes as a ``[D, taps²]`` 0/1 matrix instead: a GPU's ``index_add_`` adds
+    with atomics in an order that varies from run to run, a matmul with that matrix adds in a fixed one."""
     nd = len(taps)
 
     def grid(extents):
@@ -582,7 +585,10 @@ def _lag_dft(taps: tuple[int, ...], sizes: tuple[int, ...], device: torch.device
     lags = grid([(-m + 1, m) for m in taps]).reshape(1, -1, nd).double()
     freq = grid([(0, m) for m in [*sizes[:-1], sizes[-1] // 2 + 1]]).reshape(-1, 1, nd).double()
     theta = (-2 * math.pi) * (freq / torch.tensor(sizes, dtype=torch.float64) * lags).sum(-1)
-    return lag_id.to(device), torch.cat([theta.cos(), theta.sin()]).to(device, dtype)
+    dft = torch.cat([theta.cos(), theta.sin()]).to(device, dtype)
+    if torch.device(device).type != "cpu":
+        lag_id = torch.nn.functional.one_hot(lag_id, lags.shape[1]).T.to(dtype)
+    return lag_id.to(device), dft
 
 
 def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -592,9 +598,9 @@ def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.d
     ``M_f = Σ_a K_a e^{-2πi f·a/N}`` over the taps ``a``, so ``M_f M_fᴴ = Σ_d R_d e^{-2πi f·d/N}`` with the
     taps' autocorrelation ``R_d = Σ_{a-b=d} K_a K_bᵀ`` (or ``K_aᵀ K_b`` for ``M_fᴴ M_f``, whose phases are
     conjugate: the same eigenvalues). All the products ``K_a K_bᵀ`` come from one matmul of the taps
-    stacked, the sums over each lag from one ``index_add_``, and the Grams of every frequency from one
-    real matmul with the lags' cosines and sines: ``taps² n² c`` multiply-adds instead of ``F n² c``
-    complex ones for forming each Gram from its matrix.
+    stacked, the sums over each lag from one ``index_add_`` (off the CPU: one matmul), and the Grams of
+    every frequency from one real matmul with the lags' cosines and sines: ``taps² n² c`` multiply-adds
+    instead of ``F n² c`` complex ones for forming each Gram from its matrix.
     """
     out, cin = poly.shape[:2]
     taps = list(poly.shape[2:])
@@ -609,7 +615,10 @@ def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.d
         s, n = x @ x.mT, rows
     s = s.reshape(groups, t, n, t, n).transpose(2, 3).reshape(groups, t * t, n * n)
     lag_id, dft = _lag_dft(tuple(taps), tuple(sizes), poly.device, dtype)
-    r = s.new_zeros(groups, dft.shape[1], n * n).index_add_(1, lag_id, s)  # R_d
+    if lag_id.is_floating_point():  # off the CPU: summed by a matmul, in a fixed order
+        r = lag_id @ s  # R_d
+    else:
+        r = s.new_zeros(groups, dft.shape[1], n * n).index_add_(1, lag_id, s)
     grams = (dft @ r).reshape(groups, 2, -1, n, n).transpose(0, 1).reshape(2, -1, n, n)
     a, b = grams[0], grams[1]
     return (a + a.mT) / 2, (b - b.mT) / 2  # exactly (anti)symmetric: rounding only

@@ -1,7 +1,9 @@
 import json
 
 import pytest
+import torch
 
+import sngan.device
 from sngan.errors import ConfigError
 from sngan.train.config import PAPER_PRESETS, parse_overrides, preset_values, resolve
 
@@ -94,14 +96,14 @@ def test_sn_fast_preset(monkeypatch):
 
     for native, expected in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr(config, "native_bf16", lambda native=native: native)
-        cfg = resolve("sn", "mnist", "sn-fast")
+        cfg = resolve("sn", "mnist", "sn-fast", overrides={"device": "cpu"})  # CUDA: the next test
         assert (cfg.loss, cfg.n_critic, cfg.precision) == ("hinge", 1, expected)
         # MNIST: the faster recipe of benchmarks/results/quality*.md; the toys keep the common one
         assert (cfg.batch_size, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == (32, 3e-3, 3e-3, 0.0, 0.999)
         assert (cfg.ema, cfg.steps, cfg.width, cfg.generator_width) == (0.9999, 75000, 0.125, 0.25)
         assert (cfg.lr_schedule, cfg.lr_decay_start, cfg.lr_decay_floor) == ("linear", 45000, 0.0)
         assert cfg.reuse_fakes
-        toy = resolve("sn", "ring8", "sn-fast")
+        toy = resolve("sn", "ring8", "sn-fast", overrides={"device": "cpu"})
         assert (toy.batch_size, toy.lr_d, toy.beta1, toy.ema, toy.precision) == (256, 1e-3, 0.5, 0.999, expected)
         assert not toy.reuse_fakes
     assert resolve("sn", "mnist", "sn-fast", overrides={"precision": "fp32"}).precision == "fp32"
@@ -129,7 +131,22 @@ def test_precision_auto_resolves_wherever_a_config_is_made(monkeypatch):
     import sngan.train.config as config
 
     monkeypatch.setattr(config, "native_bf16", lambda: True)
-    assert config.TrainConfig(precision="auto").precision == "bf16"
-    assert config.from_dict({**config.TrainConfig().to_dict(), "precision": "auto"}).precision == "bf16"
+    assert config.TrainConfig(precision="auto", device="cpu").precision == "bf16"
+    as_dict = {**config.TrainConfig(device="cpu").to_dict(), "precision": "auto"}
+    assert config.from_dict(as_dict).precision == "bf16"
     monkeypatch.setattr(config, "native_bf16", lambda: False)
-    assert config.TrainConfig(precision="auto").precision == "fp32"
+    assert config.TrainConfig(precision="auto", device="cpu").precision == "fp32"
+    # on a GPU the rule is the GPU's (compute capability >= 8.0), whatever the CPU has
+    for capable in (True, False):
+        monkeypatch.setattr(sngan.device, "cuda_bf16", lambda device, capable=capable: capable)
+        for device in ("cuda", "cuda:1"):
+            assert config.TrainConfig(precision="auto", device=device).precision == ("bf16" if capable else "fp32")
+
+
+def test_cuda_bf16_is_compute_capability_8(monkeypatch):
+    monkeypatch.setattr(sngan.device, "available", lambda: ["cpu", "cuda", "cuda:0"])
+    for capability, expected in (((7, 5), False), ((8, 0), True), ((9, 0), True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0, c=capability: c)
+        assert sngan.device.cuda_bf16("cuda") is expected and sngan.device.cuda_bf16("cuda:0") is expected
+    assert sngan.device.cuda_bf16("cuda:1") is False  # not on this machine
+    assert sngan.device.cuda_bf16("cpu") is False

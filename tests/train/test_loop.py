@@ -229,8 +229,8 @@ def test_ema_warms_up_then_uses_the_configured_decay(tmp_path):
         torch.testing.assert_close(e, 0.999 * b + 0.001 * p, rtol=1e-6, atol=1e-7)
 
 
-def test_ema_samples_use_batchnorm_statistics_of_the_averaged_weights(tmp_path):
-    t = Trainer(tiny("sn", "mnist", steps=3, ema=0.5, batch_size=16), tmp_path / "run")
+def test_ema_samples_use_batchnorm_statistics_of_the_averaged_weights(tmp_path, device):
+    t = Trainer(tiny("sn", "mnist", steps=3, ema=0.5, batch_size=16, device=device), tmp_path / "run")
     Gt, Ge = t.generator, t.generator_ema
     with torch.no_grad():
         for p in Ge.parameters():
@@ -245,7 +245,7 @@ def test_ema_samples_use_batchnorm_statistics_of_the_averaged_weights(tmp_path):
     # (a cumulative average of equal batches), not the training generator's statistics.
     rng = torch.Generator().manual_seed(t.cfg.seed * 7 + t.step + 31337)
     with torch.no_grad():
-        h = torch.cat([Ge.fc(torch.randn(64, t.cfg.latent_dim, generator=rng)) for _ in range(16)])
+        h = torch.cat([Ge.fc(torch.randn(64, t.cfg.latent_dim, generator=rng).to(t.device)) for _ in range(16)])
     bn = Ge.net[0]
     expected = h.view(len(h), Ge.c1, 7, 7).mean(dim=(0, 2, 3))
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-5, atol=1e-6)
@@ -272,13 +272,13 @@ def test_bf16_keeps_the_power_iteration_and_sigma_in_fp32(tmp_path):
     assert s16["loss_d"] == pytest.approx(s32["loss_d"], rel=5e-2, abs=1e-2)
 
 
-def test_bf16_gradient_penalty_is_fp32_and_close(tmp_path):
+def test_bf16_gradient_penalty_is_fp32_and_close(tmp_path, device):
     out = {}
     for precision in ("fp32", "bf16"):
-        t = Trainer(tiny("gp", "mnist", precision=precision), tmp_path / precision)
+        t = Trainer(tiny("gp", "mnist", precision=precision, device=device), tmp_path / precision)
         real = next(t.sampler)
         torch.manual_seed(5)
-        fake = t.generator(torch.randn(len(real), t.cfg.latent_dim)).detach()
+        fake = t.generator(torch.randn(len(real), t.cfg.latent_dim).to(t.device)).detach()
         with t._amp():
             out[precision] = t.constraint.penalty(t.critic, real, fake)
     assert out["bf16"].dtype == torch.float32

@@ -54,6 +54,13 @@ def restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str,
             name: (tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v) for name, v in entry.items()
         }
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # The checkpoint holds contiguous tensors; a channels-last parameter's moments take its layout again
+    # (CUDA's fused Adam refuses moments whose strides differ from the parameter's).
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for name, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][name] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any],

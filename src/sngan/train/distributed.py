@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sngan.device import reproducible
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -48,7 +50,7 @@ def init_from_env(device: str = "cpu") -> DistInfo:
         return DistInfo(device=torch.device(device))
     where = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
-        torch.cuda.set_device(where)
+        torch.cuda.set_device(reproducible(where))
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), where)

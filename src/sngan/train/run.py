@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sngan import device as devices
 from sngan.errors import CheckpointError, ConfigError, UserError
 from sngan.train import checkpoint as ckpt
 from sngan.train import sampling
@@ -121,7 +122,7 @@ class Run:
             generator, _, input_shape = build_models(c.config)  # up the caller's random stream
         use_ema = ema and c.config.ema > 0
         _load(generator, c, "generator_ema" if use_ema else "generator")
-        generator.to(device or "cpu", memory_format=memory_format(c.config, input_shape))
+        generator.to(devices.reproducible(device or "cpu"), memory_format=memory_format(c.config, input_shape))
         generator.eval().requires_grad_(False)
         if use_ema:
             sampling.recalibrate_batchnorm(generator, c.config, c.step)
@@ -139,7 +140,7 @@ class Run:
             critic = constraint_for(c.config).prepare(critic)
             layer_input_shapes(critic, input_shape)  # fixes operator-mode SN's input shapes, as the trainer does
         _load(critic, c, "critic")
-        critic.to(device or "cpu", memory_format=memory_format(c.config, input_shape))
+        critic.to(devices.reproducible(device or "cpu"), memory_format=memory_format(c.config, input_shape))
         return critic.eval().requires_grad_(False)
 
 
