@@ -13,6 +13,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import sngan
+from conftest import DEVICES
 from sngan.train import Trainer, resolve
 
 SRC = str(Path(sngan.__file__).parent)
@@ -116,6 +117,35 @@ def test_resumed_optimizer_moments_take_their_parameters_layout(tmp_path, device
             assert state["exp_avg"].device == p.device and state["exp_avg"].dtype == p.dtype
     t.fit()
     assert t.step == 4
+
+
+@pytest.mark.parametrize("first,second", [(a, b) for a in DEVICES for b in DEVICES])
+def test_a_run_trained_on_one_device_resumes_on_each(tmp_path, first, second):
+    """Every pair of the devices present (on a CPU-only machine: cpu -> cpu). The same device: bit-identical
+    to the uninterrupted run. Another device: a warning, the run finishes there, config.json says so."""
+    from safetensors.torch import load_file
+
+    from sngan.train.checkpoint import list_checkpoints
+
+    def cfg(device, steps):
+        return resolve("sn", "mnist", "tiny", {"device": device, "ema": 0.9}, steps=steps)
+
+    Trainer(cfg(first, 6), tmp_path / "whole").fit()
+    Trainer(cfg(first, 3), tmp_path / "moved").fit()
+    if first == second:
+        Trainer(cfg(second, 6), tmp_path / "moved", resume=True).fit()
+    else:
+        with pytest.warns(UserWarning, match=f"checkpointed on {first} and resumes on {second}"):
+            Trainer(cfg(second, 6), tmp_path / "moved", resume=True).fit()
+    assert json.loads((tmp_path / "moved" / "config.json").read_text())["device"] == second
+    a, b = (load_file(str(list_checkpoints(tmp_path / r)[-1] / "tensors.safetensors")) for r in ("whole", "moved"))
+    assert a.keys() == b.keys() and all(v.device.type == "cpu" for v in b.values())
+    assert ("rng.cuda" in b) == (second == "cuda")
+    for k in a:
+        if first == second:
+            assert torch.equal(a[k], b[k]), k
+        elif k.startswith(("critic.", "generator")) and b[k].is_floating_point():
+            assert torch.isfinite(b[k]).all(), k
 
 
 def test_a_checkpoint_moves_between_devices(tmp_path):

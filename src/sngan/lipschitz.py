@@ -188,7 +188,8 @@ def lower_bound(
                 direction = direction / direction.flatten(1).norm(dim=1).view(-1, *[1] * (x.ndim - 1))
             a = x.detach().clone().requires_grad_(True)
             b = (x.detach() + 0.05 * scale * direction).requires_grad_(True)
-            opt = torch.optim.Adam([a, b], lr=step_size * scale)
+            # fused on a GPU: its step counter lives there (the plain Adam keeps a CPU scalar and syncs)
+            opt = torch.optim.Adam([a, b], lr=step_size * scale, fused=True if x.device.type == "cuda" else None)
             for _ in range(steps):
                 with torch.enable_grad():
                     diff = (a - b).flatten(1).norm(dim=1).clamp_min(1e-12)

@@ -170,6 +170,19 @@ def test_metrics_during_training_from_the_registry(tmp_path):
     assert 0 <= m["modes_covered"] <= 8 and 0 <= m["high_quality"] <= 1 and m["w1_exact"] > 0
 
 
+def test_diagnostics_do_not_change_the_run(tmp_path, device):
+    """‖∇D‖ on fakes runs the generator as in training (BatchNorm on the batch's statistics); its running
+    statistics must not move, or diag_every (and where a run was interrupted) would change the result."""
+    for every in (0, 1):
+        Trainer(tiny("sn", "mnist", steps=4, diag_every=every, sample_every=0, device=device),
+                tmp_path / f"diag{every}").fit()
+    plain, measured = _weights(tmp_path / "diag0"), _weights(tmp_path / "diag1")
+    assert any("running_mean" in k for k in plain)
+    for k in plain:
+        torch.testing.assert_close(measured[k], plain[k], rtol=0, atol=0, msg=k)
+    assert sum("sigma" in r for r in read_log_lines(tmp_path / "diag1" / "log.jsonl")) == 4
+
+
 def test_measuring_a_run_does_not_change_it(tmp_path, device):
     """Quality measured along a run must not move the run: an evaluation hook that builds a network (its
     random init: the MNIST evaluator's did) and draws from the global and the device's generators leaves

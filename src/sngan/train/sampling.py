@@ -97,6 +97,19 @@ def recalibrate_batchnorm(generator: nn.Module, cfg, step: int, batches: int = B
 
 
 @torch.no_grad()
+@contextlib.contextmanager
+def buffers_restored(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in its own mode (a generator in training mode: BatchNorm on the batch's statistics)
+    and put its buffers (running statistics, batch counters) back as they were on exit."""
+    saved = [(b, b.clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                b.copy_(value)
+
+
 def generate(generator: nn.Module, z: Tensor) -> Tensor:
     """``generator(z)`` in eval mode, without gradients (the generator's mode is restored)."""
     was = generator.training
