@@ -30,7 +30,9 @@ class DefaultDeviceWatch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in FACTORIES and "device" not in kwargs:
+        caller = inspect.currentframe().f_back.f_code.co_filename
+        if func in FACTORIES and "device" not in kwargs and "/torch/optim/" not in caller:
+            # (torch's optimizers place their own step counters: a CPU scalar unless fused, by design)
             frame = inspect.currentframe().f_back
             while frame is not None and not frame.f_code.co_filename.startswith(SRC):
                 if "/torch/" not in frame.f_code.co_filename and "tests" in frame.f_code.co_filename:
@@ -139,9 +141,10 @@ def test_a_run_trained_on_one_device_resumes_on_each(tmp_path, first, second):
             Trainer(cfg(second, 6), tmp_path / "moved", resume=True).fit()
     assert json.loads((tmp_path / "moved" / "config.json").read_text())["device"] == second
     a, b = (load_file(str(list_checkpoints(tmp_path / r)[-1] / "tensors.safetensors")) for r in ("whole", "moved"))
-    assert a.keys() == b.keys() and all(v.device.type == "cpu" for v in b.values())
-    assert ("rng.cuda" in b) == (second == "cuda")
-    for k in a:
+    assert all(v.device.type == "cpu" for v in b.values())
+    assert ("rng.cuda" in b) == (second == "cuda")  # the generator state of the device that ran last
+    assert a.keys() - {"rng.cuda"} == b.keys() - {"rng.cuda"}
+    for k in a.keys() & b.keys():
         if first == second:
             assert torch.equal(a[k], b[k]), k
         elif k.startswith(("critic.", "generator")) and b[k].is_floating_point():
