@@ -356,15 +356,13 @@ class Trainer:
             loss = losses.critic_loss(cfg.loss, s_real, s_fake)
             penalty = self.constraint.penalty(D, real, fake)
         total = loss if penalty is None else loss + penalty
+        # One host transfer per step for the log and the NaN guard, before any weight changes.
         terms = torch.stack([loss.detach(), penalty.detach() if penalty is not None else torch.zeros_like(loss),
-                             s_real.detach().mean() - s_fake.detach().mean()])
+                             s_real.detach().mean() - s_fake.detach().mean()]).tolist()
+        self._check({f"critic loss ({cfg.loss})": terms[0], "gradient penalty": terms[1]}, self.step + 1)
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         average_gradients(D, self.dist)
-        # One host transfer per step for the log and the NaN guard, after the backward pass is queued (on a
-        # GPU it overlaps the wait) and before any weight changes.
-        terms = terms.tolist()
-        self._check({f"critic loss ({cfg.loss})": terms[0], "gradient penalty": terms[1]}, self.step + 1)
         self.opt_d.step()
         self.constraint.after_step(D)
         return {"loss_d": terms[0], "penalty": terms[1], "w1_estimate": terms[2]}
@@ -382,11 +380,11 @@ class Trainer:
                     fake = G(self._noise(self.cfg.batch_size // self.dist.world_size))
                 scores = D(fake).float()
             loss = losses.generator_loss(self.cfg.loss, scores)
+            value = loss.item()
+            self._check({f"generator loss ({self.cfg.loss})": value}, self.step)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             average_gradients(G, self.dist)
-            value = loss.item()  # as in the critic step: after the backward pass, before the update
-            self._check({f"generator loss ({self.cfg.loss})": value}, self.step)
             self.opt_g.step()
         finally:
             for p in D.parameters():
