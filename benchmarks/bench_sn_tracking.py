@@ -12,8 +12,14 @@ layers, per step). The true σ is ``operator_norm_of_weight`` (Lanczos in float6
 * ``lanczos:k`` — k Golub–Kahan–Lanczos steps from the kept vector (``sn_solver=lanczos``);
 * ``block:b`` — a kept block of b right vectors, Rayleigh–Ritz over span(V, AᵀAV) each step (two batched
   maps and one batched adjoint);
+* ``fourier:k`` — the circular embedding's frequencies tracked separately: one kept complex vector per
+  frequency, k power iterations per step on each frequency's Gram matrix (all frequencies batched), the
+  estimate their largest ``‖Gx‖ / sqrt(xᴴGx)``. It estimates the embedding's norm (>= the true one), and a
+  move of the top from one frequency to another is seen at once instead of being resolved by the iteration;
 
-each costs k (or 2 + 1 batched) maps and adjoints of one sample per layer per step. It also measures how
+``power``, ``lanczos`` and ``block`` cost k (or 2 + 1 batched) maps and adjoints of one sample per layer per
+step; ``fourier`` costs the Grams of every frequency (as ``certified`` forms them) and k batched matrix-vector
+products, timed on the critic at the run's width and at width 1 (``fourier_cost``). It also measures how
 much each step moves each layer (the exact norm of the weight change's operator, over the circular
 embedding's frequencies, relative to the layer's certified bound): the figure that decides whether a
 certified bound could be refreshed only every few steps (σ(W + Δ) <= bound(W) + ‖Δ‖).
@@ -33,13 +39,17 @@ import math
 import platform
 import statistics
 import tempfile
+import time
 
 import torch
 import torch.nn.functional as F
 from bench_sn_drift import drift_config
 from torch import nn
 
+from sngan.models import MnistCritic
 from sngan.spectral import (
+    _frequency_grams,
+    _polyphase,
     certified_sigma,
     frequency_matrices,
     lanczos_,
@@ -50,7 +60,8 @@ from sngan.spectral import (
 )
 from sngan.train.loop import Trainer
 
-ESTIMATORS = ["power:1", "power:4", "lanczos:2", "lanczos:4", "lanczos:8", "lanczos:16", "block:8"]
+ESTIMATORS = ["power:1", "power:4", "lanczos:2", "lanczos:4", "lanczos:8", "lanczos:16", "block:8", "fourier:4",
+              "fourier:8"]
 
 
 def record(steps: int, width: float, lr: float, seed: int = 0) -> list[dict]:
@@ -92,6 +103,53 @@ def _maps(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...], out_sh
     return forward, adjoint
 
 
+def frequency_grams(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+    """``[A; B]`` (``[F, 2n, n]``) of the Hermitian Grams ``A + iB`` of the layer's frequency matrices."""
+    poly, sizes = _polyphase(layer, weight, shape)
+    a, b = _frequency_grams(poly, sizes, layer.groups, torch.float32)
+    return torch.cat([a, b], -2), a.shape[-1]
+
+
+def fourier_iterate(ab: torch.Tensor, n: int, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """k power iterations on every frequency's Gram at once; ``x`` ``[F, n, 2]`` (real, imaginary), unit per
+    frequency. Returns the new x and the largest ``‖Gx‖ / sqrt(xᴴGx)`` of the last iteration (a lower bound
+    on the embedding's norm)."""
+    for _ in range(k):
+        p = ab @ x  # [Ax Ay; Bx By]
+        g = torch.stack([p[:, :n, 0] - p[:, n:, 1], p[:, n:, 0] + p[:, :n, 1]], -1)  # (A + iB)(x + iy)
+        norm = torch.linalg.vector_norm(g, dim=(1, 2))
+        estimate = (norm / (x * g).sum((1, 2)).clamp_min(1e-30).sqrt()).max()
+        x = g / norm.clamp_min(1e-30)[:, None, None]
+    return x, estimate
+
+
+def fourier_cost(width: float, k: int, repeats: int = 15) -> float:
+    """Median ms per step of ``fourier:k`` over the critic's convolutions at ``width`` (Grams + iterations)."""
+    critic = MnistCritic(width=width)
+    shapes = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, a: shapes.__setitem__(mod, tuple(a[0].shape[1:])))
+             for m in critic if isinstance(m, nn.Conv2d)]
+    critic(torch.zeros(1, *critic.input_shape))
+    for h in hooks:
+        h.remove()
+    starts = {}  # any start: the cost does not depend on it
+    for m, s in shapes.items():
+        ab, n = frequency_grams(m, m.weight.detach(), s)
+        starts[m] = F.normalize(torch.randn(ab.shape[0], n, 2), dim=(1, 2))
+
+    def step():
+        for m, s in shapes.items():
+            fourier_iterate(*frequency_grams(m, m.weight.detach(), s), starts[m], k)
+
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
 def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[float]:
     """Per step, the largest (true σ / estimate) over the layers."""
     kind, k = spec.split(":")
@@ -106,11 +164,16 @@ def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[floa
         u = F.normalize(forward(v[None])[0], dim=0)
         power_iteration_(*_vector_maps(forward, adjoint), u, v, 50)
         block = None
+        if kind == "fourier":
+            ab, n = frequency_grams(layer, weights[0], shape)
+            x, _ = fourier_iterate(ab, n, F.normalize(torch.randn(ab.shape[0], n, 2), dim=(1, 2)), 50)
         if kind == "block":
             block = torch.linalg.qr(torch.cat([v[:, None], torch.randn(v.numel(), k - 1)], 1))[0]
         for t, w in enumerate(weights):
             forward, adjoint = _maps(layer, w, shape, out_shape)
-            if kind == "block":
+            if kind == "fourier":
+                x, estimate = fourier_iterate(*frequency_grams(layer, w, shape), x, k)
+            elif kind == "block":
                 image = forward(block.T).T
                 krylov = torch.linalg.qr(torch.cat([block, adjoint(image.T).T], 1))[0]
                 _, values, right = torch.linalg.svd(forward(krylov.T).T, full_matrices=False)
@@ -159,6 +222,13 @@ def main() -> None:
         mean = statistics.fmean(worst)
         results[spec] = {"max": max(worst), "mean": mean, "steps_over_1.01": over, "per_step": worst}
         print(f"  {spec:11s} max {max(worst):.4f}  mean {mean:.4f}  steps > 1.01: {over}/{len(worst)}")
+    costs = {}
+    for spec in args.estimators:
+        if spec.startswith("fourier:"):
+            k = int(spec.split(":")[1])
+            costs[spec] = {f"width_{w}": fourier_cost(w, k) for w in sorted({args.width, 1.0})}
+            print(f"  {spec} costs " + ", ".join(f"{ms:.1f} ms a step at {w.replace('_', ' ')}"
+                                                 for w, ms in costs[spec].items()))
     moves = movement(layers, true)
     print("per-step change of each layer's operator, relative to its certified bound (and the bound's slack):")
     for row in moves:
@@ -166,7 +236,8 @@ def main() -> None:
               f"{row['step_move_max']:.4f}; true σ / bound "
               f"{row['true_over_bound_min']:.4f}–{row['true_over_bound_max']:.4f}")
     if args.json:
-        out = {"steps": args.steps, "width": args.width, "lr": args.lr, "estimators": results, "movement": moves,
+        out = {"steps": args.steps, "width": args.width, "lr": args.lr, "estimators": results, "fourier_cost_ms": costs,
+               "movement": moves,
                "machine": {"platform": platform.platform(), "torch": torch.__version__}}
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
