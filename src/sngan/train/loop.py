@@ -380,7 +380,7 @@ class Trainer:
                     fake = G(self._noise(self.cfg.batch_size // self.dist.world_size))
                 scores = D(fake).float()
             loss = losses.generator_loss(self.cfg.loss, scores)
-            value = loss.item()
+            value = loss.item()  # as in the critic step: one host transfer, checked before any weight changes
             self._check({f"generator loss ({self.cfg.loss})": value}, self.step)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
