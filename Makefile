@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip install --quiet --disable-pip-version-check -c constrain
 STUDY   ?= runs/study-quick
 PRESET  ?= quick
 
-.PHONY: run test test-slow test-all bench tune lint install data clean chromium
+.PHONY: run test test-slow test-all bench bench-seeds tune lint install data clean chromium
 
 # Create the virtual environment and install the package with its dev extras.
 # constraints.txt pins torch to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
@@ -62,6 +62,14 @@ bench: $(STAMP) data
 	$(PY) benchmarks/profile_step.py --set sn_mode=operator --name profile-sn-fast-sn-operator
 	$(PY) benchmarks/bench_widths.py
 	$(PY) benchmarks/bench_quality.py --eval-every 3000
+	$(PY) benchmarks/status.py
+
+# Time to quality on two more seeds (about 35 minutes each): status.py then counts a goal as met only when
+# seeds 0, 1 and 2 all meet it.
+bench-seeds: $(STAMP) data
+	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=1 --tag=-seed1
+	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=2 --tag=-seed2
+	$(PY) benchmarks/status.py
 
 # Equal-effort tuning of the study's methods (about 50 minutes on 2 cores): writes
 # src/sngan/study/tuning.json and benchmarks/results/tune.md; the chosen points go into TUNED (train/config.py).
