@@ -17,13 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from bench_spectral import GOALS as SN_OVERHEAD_GOALS
+
+from sngan.train import TrainConfig, resolve
+from sngan.train.config import preset_values
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # the overhead goals of bench_spectral.py (paired ratio to an unconstrained critic step, as the trainer runs SN)
-SN_OVERHEAD = {"sngan-matrix-cached": ("matrix-mode SN", 1.02), "sngan-operator-cached": ("operator-mode SN", 1.05)}
+SN_OVERHEAD = {"sngan-matrix-cached": "matrix-mode SN", "sngan-operator-cached": "operator-mode SN"}
 # a time-to-quality run must have trained the preset as it is now; these keys may differ (the seed is the
 # point, the rest is how it was measured or what the machine picked)
 RUN_KEYS = ("seed", "eval_every", "eval_samples", "threads", "device", "precision", "data_dir")
@@ -48,6 +53,9 @@ def _load(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SystemExit(f"status: {path} is not a benchmark's JSON ({e}); "
+                         "re-run the benchmark that writes it") from None
 
 
 def _missing(goal: str, path: Path) -> Row:
@@ -60,8 +68,6 @@ def _verdict(ok: bool) -> str:
 
 def recipe_changes(run: dict) -> list[str]:
     """The keys in which a bench_quality.py run's config differs from its preset now (empty: current)."""
-    from sngan.train import resolve
-
     config = run["config"]
     now = resolve(config["method"], config["dataset"], config["preset"]).to_dict()
     return [f"{k} {config.get(k)!r} (now {v!r})" for k, v in now.items() if k not in RUN_KEYS and config.get(k) != v]
@@ -101,12 +107,13 @@ def quality_rows(paths: list[Path]) -> list[Row]:
 def overhead_rows(spectral: dict | None, path: Path) -> list[Row]:
     """SN's cost over an unconstrained critic step (bench_spectral.py), beside the A/A control's ratio."""
     if spectral is None:
-        return [_missing(f"{label} <= {goal:.2f}x", path) for label, goal in SN_OVERHEAD.values()]
+        return [_missing(f"{label} <= {SN_OVERHEAD_GOALS[v]:.2f}x", path) for v, label in SN_OVERHEAD.items()]
     results = spectral["results"]
     control = results.get("none-control")
     noise = f"; A/A control {control['paired_ratio_to_none']:.3f}" if control else ""
     rows = []
-    for variant, (label, goal) in SN_OVERHEAD.items():
+    for variant, label in SN_OVERHEAD.items():
+        goal = SN_OVERHEAD_GOALS[variant]
         r = results.get(variant)
         name = f"{label} <= {goal:.2f}x an unconstrained step (width {spectral['width']:g})"
         if r is None:
@@ -157,21 +164,25 @@ def never_slower_row(train: dict | None, path: Path) -> Row:
 
 
 def bf16_rows(results: Path) -> list[Row]:
-    """bf16 quality equal to fp32 over a full run for GP and clipping (bench_precision.py, 2 seeds)."""
+    """bf16 quality equal to fp32 over a full run for GP and clipping (bench_precision.py, 2 seeds), and the
+    comparison presets following it: precision=auto where equal, fp32 where not."""
+    default = next(f.default for f in fields(TrainConfig) if f.name == "precision")
     rows = []
     for method in ("gp", "clip"):
         path = results / f"precision-{method}-ring8.json"
         run = _load(path)
-        goal = f"bf16 quality = fp32 for {method} (ring8, tuned, 2 seeds) — else fp32 kept, difference stated"
-        if run is None:
-            rows.append(_missing(goal, path))
+        goal = f"bf16 quality = fp32 for {method} (ring8, tuned, 2 seeds), presets following it"
+        if run is None or run["equal"] is None:  # None: one seed, no spread to compare with
+            rows.append(_missing(goal, path) if run is None else Row(goal, "one seed only", "not measured"))
             continue
         finals = {p: [run[p][s]["curve"][-1] for s in run[p]] for p in ("fp32", "bf16")}
         share = " vs ".join("/".join(f"{f['high_quality']:.3f}" for f in finals[p]) for p in ("fp32", "bf16"))
-        equal = run["equal"]
-        # the goal is met either way: bf16 adopted where equal, fp32 kept (and the gap stated) where not
-        what = "equal: precision=auto in the presets" if equal else "not equal: the presets keep fp32"
-        rows.append(Row(goal, f"high-quality share fp32 vs bf16 {share}; {what}", "met"))
+        presets = {d: preset_values("tuned", method, d).get("precision", default) for d in ("mnist", "ring8")}
+        wanted = "auto" if run["equal"] else "fp32"
+        follows = all(p == wanted for p in presets.values())
+        what = (f"{'equal' if run['equal'] else 'not equal'}; tuned presets: "
+                + ", ".join(f"{d} {p}" for d, p in presets.items()))
+        rows.append(Row(goal, f"high-quality share fp32 vs bf16 {share}; {what}", _verdict(follows)))
     return rows
 
 

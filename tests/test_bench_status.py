@@ -107,3 +107,27 @@ def test_main_writes_the_table(tmp_path, capsys):
     text = (tmp_path / "status.md").read_text()
     assert "| matrix-mode SN <= 1.02x an unconstrained step (width 1) | paired 1.010" in text
     assert capsys.readouterr().out.endswith("2 of 7 goals met, 5 not measured\n")
+
+
+def _precision(equal: bool) -> dict:
+    def run(high_quality):
+        return {"curve": [{"step": 3000, "modes_covered": 8, "high_quality": high_quality, "w1_exact": 0.05}]}
+
+    return {"fp32": {"0": run(0.60), "1": run(0.62)}, "bf16": {"0": run(0.54), "1": run(0.52)}, "equal": equal}
+
+
+def test_bf16_goal_checks_that_the_presets_follow_the_measurement(tmp_path):
+    # the comparison presets are fp32: right when bf16 was not equal, wrong when it was
+    for equal, verdict in ((False, "met"), (True, "missed")):
+        for method in ("gp", "clip"):
+            _write(tmp_path / f"precision-{method}-ring8.json", _precision(equal))
+        rows = status.bf16_rows(tmp_path)
+        assert [r.verdict for r in rows] == [verdict, verdict]
+    assert rows[1].measured == ("high-quality share fp32 vs bf16 0.600/0.620 vs 0.540/0.520; equal; "
+                                "tuned presets: mnist fp32, ring8 fp32")
+
+
+def test_a_corrupt_result_file_is_one_clear_error(tmp_path):
+    (tmp_path / "spectral.json").write_text('{"width": 1.0, "resu')
+    with pytest.raises(SystemExit, match=r"spectral.json is not a benchmark's JSON .*re-run the benchmark"):
+        status.main(["--results", str(tmp_path)])
