@@ -67,8 +67,8 @@ bench: $(STAMP) data
 # Time to quality on two more seeds (about 35 minutes each): status.py then counts a goal as met only when
 # seeds 0, 1 and 2 all meet it.
 bench-seeds: $(STAMP) data
-	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=1 --tag=-seed1
-	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=2 --tag=-seed2
+	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=1 --tag seed1
+	$(PY) benchmarks/bench_quality.py --eval-every 3000 --set seed=2 --tag seed2
 	$(PY) benchmarks/status.py
 
 # Equal-effort tuning of the study's methods (about 50 minutes on 2 cores): writes

@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--goal", action="append", default=[], metavar="FACTOR:MINUTES",
                     help="target FID <= FACTOR x floor within MINUTES of training (default 3:10 and 2:30)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--tag", default="", help="suffix for the result files")
+    ap.add_argument("--tag", default="", help="result files results/quality-TAG.json and .md (default quality.json)")
     ap.add_argument("--also-ema", nargs="+", default=[], metavar="DECAY[:C]",
                     help="more generator averages to evaluate beside the preset's (0 = the raw generator; "
                          "C: warm-up constant, default 10 as the trainer)")
@@ -160,7 +160,8 @@ def main() -> None:
     result["summary"] = line
     print(line)
     OUT.mkdir(exist_ok=True)
-    name = f"quality{args.tag}"
+    tag = args.tag.lstrip("-")  # "-seed1" (as earlier runs were tagged) and "seed1" name the same files
+    name = f"quality-{tag}" if tag else "quality"
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
     others = [f"fid_ema_{spec}" for spec in extra]
     rows = "\n".join(f"| {p['step']} | {p['train_s'] / 60:.2f} | {p['fid']:.2f} | {p['fid'] / floor:.1f} |"

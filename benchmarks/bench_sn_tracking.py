@@ -162,7 +162,9 @@ def replay(layers: list[dict], true: list[torch.Tensor], spec: str) -> list[floa
             ab, n = frequency_grams(layer, weights[0], shape)
             x, _ = fourier_iterate(ab, n, F.normalize(torch.randn(ab.shape[0], n, 2), dim=(1, 2)), 50)
             for t, w in enumerate(weights):
-                x, estimate = fourier_iterate(*frequency_grams(layer, w, shape), x, k)
+                if t:
+                    ab, n = frequency_grams(layer, w, shape)
+                x, estimate = fourier_iterate(ab, n, x, k)
                 worst[t] = max(worst[t], float(sig[t] / estimate))
             continue
         forward, adjoint = _maps(layer, weights[0], shape, out_shape)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_spectral import GOALS as SN_OVERHEAD_GOALS
@@ -38,7 +38,12 @@ TRACKING_OVERHEAD = 1.05  # ... at operator mode's overhead goal
 DRIFT_VARIANT = {("operator", "power", 1): "sngan-operator-cached",
                  ("operator", "lanczos", 4): "sngan-operator-lanczos4-cached",
                  ("certified", "power", 1): "sngan-certified-cached"}
-DRIFT_FILES = ("sn-drift.json", "sn-drift-lanczos4.json")  # as `make bench` names them
+# the files `make bench` writes that this reads (time to quality: --quality)
+SPECTRAL, TRACKING, TRAIN = "spectral.json", "sn-tracking.json", "train.json"
+DRIFT_FILES = ("sn-drift.json", "sn-drift-lanczos4.json")
+PRECISION = "precision-{}-ring8.json"  # per method
+BF16_METHODS = ("gp", "clip")
+RESULT_FILES = (SPECTRAL, *DRIFT_FILES, TRACKING, TRAIN, *(PRECISION.format(m) for m in BF16_METHODS))
 
 
 @dataclass(frozen=True)
@@ -125,21 +130,22 @@ def overhead_rows(spectral: dict | None, path: Path) -> list[Row]:
     return rows
 
 
-def sigma_row(drift: dict | None, spectral: dict | None, tracking: dict | None, path: Path) -> Row:
-    """σ <= 1.01 at every step while training (bench_sn_drift.py), at operator mode's overhead goal."""
+def sigma_row(drift: list[dict], spectral: dict | None, tracking: dict | None, path: Path) -> Row:
+    """σ <= 1.01 at every step while training (bench_sn_drift.py runs), at operator mode's overhead goal."""
     goal = f"true σ <= {SIGMA_GOAL} at every step while training, at <= {TRACKING_OVERHEAD:.2f}x"
-    if drift is None:
+    if not drift:
         return _missing(goal, path)
     spectral_results = (spectral or {}).get("results", {})
     parts, ok = [], False
-    for run in drift["results"]:
-        solver = run.get("solver", "power")  # drift runs written before the solver existed used power iteration
-        label = run["mode"] if run["mode"] == "certified" else f"{run['mode']} ({solver} {run['iterations']})"
-        how = ("certified", "power", 1) if run["mode"] == "certified" else (run["mode"], solver, run["iterations"])
-        timed = spectral_results.get(DRIFT_VARIANT.get(how, ""))
+    for run in drift:
+        if run["mode"] == "certified":  # no solver: the bound is computed afresh
+            key, label = ("certified", "power", 1), "certified"
+        else:
+            key = (run["mode"], run["solver"], run["iterations"])
+            label = f"{key[0]} ({key[1]} {key[2]})"
+        timed = spectral_results.get(DRIFT_VARIANT.get(key, ""))
         cost = timed["paired_ratio_to_none"] if timed else None
-        width = f" at width {run['width']:g}" if "width" in run else ""
-        parts.append(f"{label}: largest σ {run['max_sigma']:.4f} over {run['steps']} steps{width}"
+        parts.append(f"{label}: largest σ {run['max_sigma']:.4f} over {run['steps']} steps at width {run['width']:g}"
                      + (f", {cost:.3f}x a step at width {spectral['width']:g}" if cost is not None else ""))
         ok = ok or (run["max_sigma"] <= SIGMA_GOAL and cost is not None and cost <= TRACKING_OVERHEAD)
     if tracking:  # the offline replay: which estimator would hold it
@@ -166,10 +172,9 @@ def never_slower_row(train: dict | None, path: Path) -> Row:
 def bf16_rows(results: Path) -> list[Row]:
     """bf16 quality equal to fp32 over a full run for GP and clipping (bench_precision.py, 2 seeds), and the
     comparison presets following it: precision=auto where equal, fp32 where not."""
-    default = next(f.default for f in fields(TrainConfig) if f.name == "precision")
     rows = []
-    for method in ("gp", "clip"):
-        path = results / f"precision-{method}-ring8.json"
+    for method in BF16_METHODS:
+        path = results / PRECISION.format(method)
         run = _load(path)
         goal = f"bf16 quality = fp32 for {method} (ring8, tuned, 2 seeds), presets following it"
         if run is None or run["equal"] is None:  # None: one seed, no spread to compare with
@@ -177,7 +182,8 @@ def bf16_rows(results: Path) -> list[Row]:
             continue
         finals = {p: [run[p][s]["curve"][-1] for s in run[p]] for p in ("fp32", "bf16")}
         share = " vs ".join("/".join(f"{f['high_quality']:.3f}" for f in finals[p]) for p in ("fp32", "bf16"))
-        presets = {d: preset_values("tuned", method, d).get("precision", default) for d in ("mnist", "ring8")}
+        presets = {d: preset_values("tuned", method, d).get("precision", TrainConfig.precision)
+                   for d in ("mnist", "ring8")}
         wanted = "auto" if run["equal"] else "fp32"
         follows = all(p == wanted for p in presets.values())
         what = (f"{'equal' if run['equal'] else 'not equal'}; tuned presets: "
@@ -186,19 +192,18 @@ def bf16_rows(results: Path) -> list[Row]:
     return rows
 
 
-def _drift_runs(results: Path) -> dict | None:
-    """The drift runs of every file `make bench` writes (None when there is none)."""
-    runs = [run for name in DRIFT_FILES if (data := _load(results / name)) for run in data["results"]]
-    return {"results": runs} if runs else None
+def _drift_runs(results: Path) -> list[dict]:
+    """The drift runs of every file `make bench` writes (empty when there is none)."""
+    return [run for name in DRIFT_FILES if (data := _load(results / name)) for run in data["results"]]
 
 
 def status(results: Path, quality: list[Path]) -> list[Row]:
-    spectral = _load(results / "spectral.json")
+    spectral = _load(results / SPECTRAL)
     return [
         *quality_rows(quality),
-        *overhead_rows(spectral, results / "spectral.json"),
-        sigma_row(_drift_runs(results), spectral, _load(results / "sn-tracking.json"), results / DRIFT_FILES[0]),
-        never_slower_row(_load(results / "train.json"), results / "train.json"),
+        *overhead_rows(spectral, results / SPECTRAL),
+        sigma_row(_drift_runs(results), spectral, _load(results / TRACKING), results / DRIFT_FILES[0]),
+        never_slower_row(_load(results / TRAIN), results / TRAIN),
         *bf16_rows(results),
     ]
 
@@ -217,9 +222,7 @@ def provenance(path: Path) -> str:
 
 
 def sources(results: Path, quality: list[Path]) -> list[Path]:
-    names = ["spectral.json", *DRIFT_FILES, "sn-tracking.json", "train.json", "precision-gp-ring8.json",
-             "precision-clip-ring8.json"]
-    return [p for p in [*quality, *(results / n for n in names)] if p.exists()]
+    return [p for p in [*quality, *(results / n for n in RESULT_FILES)] if p.exists()]
 
 
 def markdown(rows: list[Row], files: list[Path]) -> str:

@@ -39,10 +39,11 @@ def _spectral(matrix: float, operator: float, certified: float) -> dict:
                                       "sngan-certified-cached": row(certified)}}
 
 
-def _drift(operator_max: float, certified_max: float) -> dict:
-    return {"results": [
-        {"mode": "operator", "solver": "power", "iterations": 1, "steps": 40, "max_sigma": operator_max},
-        {"mode": "certified", "solver": "power", "iterations": 1, "steps": 40, "max_sigma": certified_max}]}
+def _drift(operator_max: float, certified_max: float) -> list[dict]:
+    return [{"mode": "operator", "solver": "power", "iterations": 1, "steps": 40, "width": 0.25,
+             "max_sigma": operator_max},
+            {"mode": "certified", "solver": "power", "iterations": 1, "steps": 40, "width": 0.25,
+             "max_sigma": certified_max}]
 
 
 def _verdicts(results: Path, quality: list[str]) -> dict[str, str]:
