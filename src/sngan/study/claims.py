@@ -1,4 +1,5 @@
-"""The seed study's claims, each with a verdict computed from the numbers by a stated rule.
+"""The claims of "Stabilizing GANs: A Case for Spectral Normalization", each with a verdict computed
+from the numbers by a stated rule.
 
 Every rule reads only the ``evidence`` dict that ``gather`` builds from a study's summary (and the
 committed tuning results), so the verdicts can be tested on summaries with known outcomes. A verdict
@@ -251,3 +252,69 @@ def tuning_evidence(tuning: dict) -> dict[str, dict[str, dict[str, float]]]:
                 "default_regret": default[0] / best if default else float("nan"),
                 "best": best, "points": len(losses)}
     return out
+
+
+# The conclusion, written from the verdicts: one sentence per claim and verdict, then the measured
+# evidence. A claim that held says so; one that did not says what was measured instead.
+CONCLUSIONS: dict[str, dict[str, str]] = {
+    "clip_underfits": {
+        SUPPORTED: "Weight clipping underfits: on every dataset it ended with the worst quality of the methods "
+                   f"while its critic used under {UNDERFIT_GRAD:g} of its Lipschitz budget (mean gradient norm on "
+                   "real data).",
+        NOT_SUPPORTED: "Weight clipping did not underfit as claimed: on no dataset was it both the worst method and "
+                       "a weak critic.",
+        MIXED: "Weight clipping underfit only in part.",
+    },
+    "gp_overcorrects": {
+        SUPPORTED: "The gradient penalty over-corrects: on every dataset its generator loss was the roughest and "
+                   "its critic's gradient norm varied the most along training.",
+        NOT_SUPPORTED: "The gradient penalty did not over-correct here: on no dataset were its loss or its critic's "
+                       "gradient norm the most variable.",
+        MIXED: "The gradient penalty over-corrected only in part.",
+    },
+    "sn_stable": {
+        SUPPORTED: "Spectral normalization trained stably: no SN run diverged, an SN generator loss was the "
+                   "smoothest, and SN's quality improved along every run.",
+        NOT_SUPPORTED: "Spectral normalization did not train more stably than the other methods here.",
+        MIXED: "Spectral normalization trained stably only in part.",
+    },
+    "sn_cheaper": {
+        SUPPORTED: f"Spectral normalization is cheaper than the gradient penalty: a GP critic step cost at least "
+                   f"{CHEAPER:g}x an SN critic step on every dataset.",
+        NOT_SUPPORTED: "Spectral normalization was not cheaper than the gradient penalty here.",
+        MIXED: "Spectral normalization was cheaper than the gradient penalty on some datasets only.",
+    },
+    "sn_lipschitz": {
+        SUPPORTED: f"Spectral normalization enforced a global Lipschitz constant of 1: every SN critic's certified "
+                   f"bound is at most {CERTIFIED:g}.",
+        NOT_SUPPORTED: "Spectral normalization as the study applies it (to each layer's reshaped kernel) did not "
+                       "enforce global Lipschitz-1: the certified bounds of its critics are above 1.",
+        MIXED: "Spectral normalization certified Lipschitz-1 on some datasets only: a convolution's operator norm is "
+               "not the σ of its reshaped kernel.",
+    },
+    "sn_no_tuning": {
+        SUPPORTED: f"Spectral normalization needed no tuning: its default point came within {NO_TUNING_REGRET:g}x of "
+                   "its tuned best and its results varied least over the equal-effort search.",
+        NOT_SUPPORTED: "Spectral normalization did need tuning here: its default point was far from its best and its "
+                       "results varied over the search at least as much as the others'.",
+        MIXED: "Spectral normalization's freedom from tuning held only in part.",
+    },
+}
+
+
+def conclusion(rows: list[dict[str, str]], measured: bool = True) -> list[str]:
+    """One sentence per claim from its verdict (``verdicts``' rows), then (``measured``) what was measured."""
+    out = []
+    for row in rows:
+        if row["verdict"] == NO_DATA:
+            out.append(f"“{row['claim']}” could not be judged: this study has no runs with the numbers its rule needs.")
+            continue
+        sentence = CONCLUSIONS.get(row["id"], {}).get(row["verdict"], f"“{row['claim']}”: {row['verdict']}.")
+        out.append(f"{sentence} Measured: {row['evidence']}." if measured else sentence)
+    return out
+
+
+def tally(rows: list[dict[str, str]]) -> str:
+    """"2 supported, 3 mixed, 1 not supported" (verdicts that occur, in a fixed order)."""
+    counts = [(sum(r["verdict"] == v for r in rows), v) for v in (SUPPORTED, MIXED, NOT_SUPPORTED, NO_DATA)]
+    return ", ".join(f"{n} {v}" for n, v in counts if n)

@@ -34,6 +34,13 @@ def _plt():
     return plt
 
 
+def _save(fig, path, dpi: int) -> None:
+    """A line plot: PNG for the HTML report and, beside it, SVG (vector) for the write-up and poster."""
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    fig.savefig(path.with_suffix(".svg"))
+
+
 @dataclass
 class StudyRun:
     """What the report needs of one run of a study (read through ``sngan.train.run.Run``)."""
@@ -152,7 +159,7 @@ LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"),
 
 
 def plot_losses(runs: list[StudyRun], dataset: str, path: Path) -> None:
-    """The seed study's generator- and critic-loss figures, one panel per method (each on its own
+    """The write-up's generator- and critic-loss figures, one panel per method (each on its own
     scale, so no method flattens another), mean over seeds with the min–max band, moving average."""
     plt = _plt()
     by_label = groups(runs).get(dataset, {})
@@ -180,7 +187,7 @@ def plot_losses(runs: list[StudyRun], dataset: str, path: Path) -> None:
     fig.suptitle(f"{dataset}: mean over {max(len(v) for v in by_label.values())} seed(s), band = min–max over seeds "
                  "(moving average); each panel on its own scale", fontsize=9)
     fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.08, wspace=0.3, hspace=0.3)
-    fig.savefig(path, dpi=100)
+    _save(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -217,7 +224,7 @@ def plot_quality_curves(runs: list[StudyRun], dataset: str, path: Path) -> None:
     axes[0][0].legend(fontsize=7, frameon=False)
     fig.suptitle(f"{dataset}: quality along training (mean over seeds, band = min–max)", fontsize=9)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.1, wspace=0.25, hspace=0.35)
-    fig.savefig(path, dpi=100)
+    _save(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -302,7 +309,7 @@ def plot_sigma(runs: list[StudyRun], dataset: str, path: Path) -> None:
     axes[0][0].set_ylabel("σ (solid: operator, dashed: reshaped kernel)")
     axes[0][0].legend(fontsize=6, frameon=False)
     fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.15, wspace=0.3)
-    fig.savefig(path, dpi=110)
+    _save(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -325,7 +332,7 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{dataset}: lower ≤ Lip(D) ≤ upper (1 = the WGAN target)")
     fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.22)
-    fig.savefig(path, dpi=110)
+    _save(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -343,7 +350,7 @@ def plot_theory(path_prefix: Path) -> dict[str, Any]:
     ax.set_title("disjoint supports: JS is flat at log 2, W1 = |θ|", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(f"{path_prefix}_js_w1.png", dpi=110)
+    _save(fig, f"{path_prefix}_js_w1.png", dpi=110)
     plt.close(fig)
     out["js_w1"] = lines
 
@@ -364,7 +371,7 @@ def plot_theory(path_prefix: Path) -> dict[str, Any]:
     ax[1].legend(fontsize=7, frameon=False)
     ax[1].set_title("gradient the generator receives", fontsize=8)
     fig.tight_layout()
-    fig.savefig(f"{path_prefix}_vanishing.png", dpi=110)
+    _save(fig, f"{path_prefix}_vanishing.png", dpi=110)
     plt.close(fig)
     i4 = int(np.argmin(np.abs(x - v["mu_fake"])))
     out["vanishing"] = {"grad_bce_at_fake": v["grad_bce"][i4], "grad_critic_at_fake": v["grad_critic"][i4]}
@@ -381,7 +388,7 @@ def plot_theory(path_prefix: Path) -> dict[str, Any]:
     ax[1].legend(fontsize=7, frameon=False)
     ax[1].set_title("why SN keeps u between steps", fontsize=8)
     fig.tight_layout()
-    fig.savefig(f"{path_prefix}_power.png", dpi=110)
+    _save(fig, f"{path_prefix}_power.png", dpi=110)
     plt.close(fig)
     out["power"] = {"fresh_after_1": p["fresh_error_vs_iter"][0], "fresh_after_all": p["fresh_error_vs_iter"][-1],
                     "iterations": len(p["fresh_error_vs_iter"]),

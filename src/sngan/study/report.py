@@ -1,5 +1,6 @@
 """Build a study's report from what is on disk: summary.json / summary.csv, figures, the claims
-table, a self-contained report.html (figures embedded) and a one-page poster (poster.pdf, poster.png).
+table, a self-contained report.html (figures embedded), and from summary.json the typeset write-up
+(writeup.pdf, ``sngan.study.writeup``) and the A0 poster (poster.pdf / poster.png, ``sngan.study.poster``).
 
 It reads whatever is there, so it can be (and is, by ``run_study``) rebuilt while runs still train.
 """
@@ -19,7 +20,10 @@ from sngan.errors import UserError
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
 from sngan.study import figures as F
+from sngan.study.poster import build_poster
 from sngan.study.tuning import tuning_results
+from sngan.study.typeset import TITLE
+from sngan.study.writeup import build_writeup
 from sngan.train.logging import json_safe
 
 FIG = "figures"
@@ -81,7 +85,7 @@ def _img(path: Path) -> str:
 def _theory(figdir: Path) -> dict:
     """The computed theory figures; they do not depend on the runs, so they are made once."""
     cache = figdir / "theory.json"
-    names = [figdir / f"theory_{k}.png" for k in ("js_w1", "vanishing", "power")]
+    names = [figdir / f"theory_{k}.{ext}" for k in ("js_w1", "vanishing", "power") for ext in ("png", "svg")]
     if cache.exists() and all(p.exists() for p in names):
         try:
             return json.loads(cache.read_text())
@@ -93,7 +97,7 @@ def _theory(figdir: Path) -> dict:
 
 
 def build_report(study_dir: str | Path) -> Path:
-    """(Re)build summary.json, summary.csv, figures/, report.html and the poster from disk."""
+    """(Re)build summary.json, summary.csv, figures/, report.html, the write-up and the poster from disk."""
     study_dir = Path(study_dir)
     runs = F.load_runs(study_dir)
     if not runs:
@@ -121,7 +125,7 @@ def build_report(study_dir: str | Path) -> Path:
     summary = {"claims": verdicts, "progress": {"runs_planned": planned, "runs_done": finished},
                "study": meta, "quality": table, "curves": curves, "cost": cost, "evidence": ev,
                "tuning": {"budget_cpu_seconds": tuning.get("budget_cpu_seconds"), "best": tuning.get("best")},
-               "theory": theory,
+               "theory": theory, "setup": setup(runs), "layer_sigma": layer_sigma(runs),
                "runs": [{"dir": str(r.dir.relative_to(study_dir)), "dataset": r.dataset, "label": r.label,
                          "seed": r.seed, "status": r.status, "steps": r.config.get("steps"),
                          "steps_logged": len(r.log)} for r in runs]}
@@ -130,8 +134,78 @@ def build_report(study_dir: str | Path) -> Path:
     atomic_write_bytes(study_dir / "summary.csv", _csv(table, cost).encode())
     page = _html(study_dir, meta, runs, table, cost, verdicts, datasets, tuning, (finished, planned))
     atomic_write_bytes(study_dir / "report.html", page.encode())
-    _poster(study_dir, verdicts, datasets, (finished, planned))
+    build_writeup(study_dir)
+    build_poster(study_dir)
     return study_dir / "report.html"
+
+
+def layer_sigma(runs: list[F.StudyRun]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per dataset and SN row: each critic layer's σ of the reshaped kernel and true operator norm at the
+    last diagnostic step of its first seed (what ``sngan certify`` shows, measured in the run itself)."""
+    out: dict[str, dict[str, Any]] = {}
+    for ds, by_label in F.groups(runs).items():
+        for label, rs in by_label.items():
+            if not label.startswith("sn-"):
+                continue
+            run = min(rs, key=lambda r: r.seed)
+            last = next((line for line in reversed(run.log) if line.get("sigma")), None)
+            if last is None:
+                continue
+            kinds = _layer_kinds(run.config)
+            out.setdefault(ds, {})[label] = {
+                "seed": run.seed, "step": last["step"],
+                "layers": [{"name": name, "kind": kinds.get(name, "?"), "matrix": s["matrix"],
+                            "operator": s["operator"]} for name, s in last["sigma"].items()]}
+    return out
+
+
+def _layer_kinds(config: dict) -> dict[str, str]:
+    """The critic's layers by name: "conv 3x3/1 1→16", "linear 3136→1"."""
+    from torch import nn
+
+    from sngan.train.config import from_dict
+    from sngan.train.loop import build_models
+
+    try:
+        _, critic, _ = build_models(from_dict(config))
+    except Exception:  # a config from another version: the table shows "?" for the kinds
+        return {}
+    kinds = {}
+    for name, m in critic.named_modules():
+        if isinstance(m, nn.Conv2d):
+            kinds[name] = (f"conv {m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} "
+                           f"{m.in_channels}→{m.out_channels}")
+        elif isinstance(m, nn.Linear):
+            kinds[name] = f"linear {m.in_features}→{m.out_features}"
+    return kinds
+
+
+def setup(runs: list[F.StudyRun]) -> dict[str, dict[str, Any]]:
+    """Per dataset: the critic and generator (class, first docstring line, parameters) and per row the
+    settings its first seed trained with."""
+    from sngan.train.config import from_dict
+    from sngan.train.loop import build_models
+
+    keys = ("steps", "batch_size", "n_critic", "lr_d", "lr_g", "beta1", "beta2", "optimizer", "clip_value",
+            "gp_weight", "n_power_iterations", "sn_mode", "width", "ema", "precision", "preset")
+    out: dict[str, dict[str, Any]] = {}
+    for ds, by_label in F.groups(runs).items():
+        first = min(next(iter(by_label.values())), key=lambda r: r.seed)
+        entry: dict[str, Any] = {"rows": {}}
+        try:
+            generator, critic, shape = build_models(from_dict(first.config))
+            for role, model in (("critic", critic), ("generator", generator)):
+                doc = (type(model).__doc__ or "").strip().split("\n")[0]
+                entry[role] = {"class": type(model).__name__, "doc": doc,
+                               "parameters": sum(p.numel() for p in model.parameters())}
+            entry["input_shape"] = list(shape)
+        except Exception:  # a config from another version: the setup table says less
+            pass
+        for label, rs in by_label.items():
+            cfg = min(rs, key=lambda r: r.seed).config
+            entry["rows"][label] = {k: cfg.get(k) for k in keys}
+        out[ds] = entry
+    return out
 
 
 def _read_json(path: Path) -> dict:
@@ -177,7 +251,7 @@ def _claims_html(verdicts: list[dict]) -> str:
         rows.append([html.escape(v["claim"]), f'<b style="color:{color}">{html.escape(v["verdict"])}</b>',
                      html.escape(v["evidence"]), f'<a href="#{v["ref"]}">figure</a>',
                      f'<details><summary>rule</summary>{html.escape(v["rule"])}</details>'])
-    return _table_html("claims", ["claim of the seed study", "verdict", "measured evidence", "see", "how decided"],
+    return _table_html("claims", ["claim of the write-up", "verdict", "measured evidence", "see", "how decided"],
                        rows, raw=True)
 
 
@@ -187,12 +261,15 @@ def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tu
     budget = meta.get("budget_cpu_seconds") or {}
     budget_txt = (", equal CPU budget per run: " + ", ".join(f"{ds} {s:g} s" for ds, s in budget.items())
                   if budget else "")
-    parts = [f"<h1>Spectral normalization vs gradient penalty vs weight clipping</h1>"
-             f"<p class=sub>study preset <b>{html.escape(str(meta.get('preset', '?')))}</b>, seeds per method "
+    parts = [f"<h1>{html.escape(TITLE)}</h1>"
+             '<p class=docs><a href="writeup.pdf">The write-up (writeup.pdf)</a> · <a href="poster.pdf">the poster '
+             '(poster.pdf)</a> · <a href="summary.json">summary.json</a></p>'
+             "<p class=sub>Spectral normalization vs gradient penalty vs weight clipping. Study preset "
+             f"<b>{html.escape(str(meta.get('preset', '?')))}</b>, seeds per method "
              f"{html.escape(json.dumps(meta.get('seeds', '?')))}{budget_txt}. <b>{done} of {planned} runs done</b>"
              f"{' — this report is refreshed as the rest finish' if done < planned else ''}. Every number below is "
              "computed from the runs in this directory.</p>"]
-    parts.append("<h2 id=claims-h>The seed study's claims, measured</h2>" + _claims_html(verdicts)
+    parts.append("<h2 id=claims-h>The write-up's claims, measured</h2>" + _claims_html(verdicts)
                  + "<p class=note>Verdicts come from the stated rules (sngan/study/claims.py) applied to the numbers "
                    "of this study and of the committed equal-effort tuning; nothing is written by hand.</p>")
     parts.append("<h2 id=fig-quality>1. Quality against CPU seconds and generator steps</h2>")
@@ -215,7 +292,7 @@ def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tu
     parts.append("<p class=note>MNIST metrics use the features of the MNIST classifier shipped with sngan (not "
                  "Inception), on 5000 samples; toys: 2500 samples (VEEGAN/PacGAN protocol). Lower is better for FID, "
                  "KID, W1 and class KL.</p>")
-    parts.append("<h2 id=fig-losses>4. Training curves (the seed study's loss figures)</h2>")
+    parts.append("<h2 id=fig-losses>4. Training curves (the write-up's loss figures)</h2>")
     for ds in datasets:
         parts.append(_figure(fig, f"losses_{ds}.png", f"fig-losses-{ds}",
                              f"{ds}: generator loss, critic loss and the critic's W1 estimate, one column per method, "
@@ -255,14 +332,17 @@ def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tu
                      ("power", "Power-iteration σ error: fresh vs persistent u.")):
         parts.append(_figure(fig, f"theory_{key}.png", f"fig-theory-{key}", cap))
     parts.append('<p class=note>Also in this directory: <a href="summary.json">summary.json</a>, '
-                 '<a href="summary.csv">summary.csv</a>, <a href="poster.pdf">poster.pdf</a>.</p>')
+                 '<a href="summary.csv">summary.csv</a>, <a href="writeup.pdf">writeup.pdf</a> (source writeup.typ), '
+                 '<a href="poster.pdf">poster.pdf</a> (source poster.typ).</p>')
     style = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
              "h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}"
              "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:.25em .5em;text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}"
              "#claims td{text-align:left}th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}"
-             "figcaption{font-size:.85em;color:#555}.sub,.note{color:#555;font-size:.9em}details{font-size:.85em}")
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>sngan study report</title>"
+             "figcaption{font-size:.85em;color:#555}.sub,.note{color:#555;font-size:.9em}details{font-size:.85em}"
+             ".docs{font-size:1.05em}")
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<title>{html.escape(TITLE)}: study report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
@@ -287,54 +367,3 @@ def _tuning_html(tuning: dict) -> str:
               f"budget ({', '.join(f'{k} {v:g} s' for k, v in budget.items())}); every point is in "
               "benchmarks/results/tune.md.</p>")
 
-
-def _poster(study_dir: Path, verdicts: list[dict], datasets: list[str], progress: tuple[int, int]) -> None:
-    """One A4 page: the question, the claims table, every method's final samples, quality over CPU time."""
-    plt = F._plt()
-    from PIL import Image
-
-    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
-    fig.text(0.5, 0.972, "Spectral Normalization for GANs", ha="center", fontsize=20, weight="bold")
-    fig.text(0.5, 0.952, "weight clipping vs gradient penalty vs spectral normalization — the seed study's claims, "
-                         "measured by sngan", ha="center", fontsize=9, color="#444")
-    fig.text(0.05, 0.925, r"A WGAN critic needs $\|f\|_{Lip}\leq 1$;  $\|f\|_{Lip} \leq \prod_l \|W_l\|_2$;  "
-                          r"SN: $W \leftarrow W/\sigma(W)$ with $\sigma \approx u^T W v$ (power iteration, u kept).",
-             fontsize=9)
-    y = 0.895
-    done = "" if progress[0] >= progress[1] else f"  ({progress[0]} of {progress[1]} runs done)"
-    fig.text(0.05, y, "Claims" + done, fontsize=12, weight="bold")
-    y -= 0.022
-    for v in verdicts:
-        fig.text(0.05, y, v["claim"], fontsize=8.5, weight="bold", va="top")
-        fig.text(0.53, y, v["verdict"].upper(), fontsize=8.5, weight="bold", va="top",
-                 color=VERDICT_COLORS[v["verdict"]])
-        lines = _wrap(v["evidence"], 120).split("\n")[:3]
-        fig.text(0.05, y - 0.014, "\n".join(lines), fontsize=6.5, va="top", color="#333")
-        y -= 0.022 + 0.0105 * len(lines)
-    figdir = study_dir / FIG
-    top = y - 0.01
-    slots = []
-    for ds in datasets:
-        if (figdir / f"final_samples_{ds}.png").exists():
-            slots.append((f"final_samples_{ds}.png", f"{ds}: final samples of every method"))
-    if datasets and (figdir / f"quality_{datasets[0]}.png").exists():
-        slots.append((f"quality_{datasets[0]}.png", ""))
-    height = (top - 0.03) / max(1, len(slots))
-    for i, (name, title) in enumerate(slots):
-        img = Image.open(figdir / name)
-        ax = fig.add_axes((0.03, top - (i + 1) * height, 0.94, height - 0.012))
-        ax.imshow(img)
-        ax.axis("off")
-        if title:
-            ax.set_title(title, fontsize=9, loc="left")
-    fig.text(0.5, 0.01, "Every number is computed from the study's runs (summary.json); rules in "
-                        "sngan/study/claims.py.", ha="center", fontsize=6.5, color="#666")
-    fig.savefig(study_dir / "poster.pdf")
-    fig.savefig(study_dir / "poster.png", dpi=90)
-    plt.close(fig)
-
-
-def _wrap(text: str, width: int) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width))

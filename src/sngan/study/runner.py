@@ -342,7 +342,10 @@ def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str
 
     cost = study_cost(study_dir, preset, DATASETS[preset], say)
     p = plan(preset, seeds, cost)
-    atomic_write_bytes(meta_file, json.dumps(p.to_dict(), indent=1).encode())
+    from sngan.provenance import host, source
+
+    meta = p.to_dict() | {"host": host(), "source": source()}  # where and with what code it ran
+    atomic_write_bytes(meta_file, json.dumps(meta, indent=1).encode())
 
     parallel = max(1, min(jobs or os.cpu_count() or 1, os.cpu_count() or 1))
     # In plan order: MNIST first, so the longest runs start early and the toys fill the end.

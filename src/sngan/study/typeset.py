@@ -1,0 +1,86 @@
+"""Typesetting with Typst (the compiler ships inside the ``typst`` wheel: no system packages).
+
+The write-up and the poster are Typst sources generated from a study's summary.json; this module
+holds what both need: escaping text into Typst markup, number formatting, and the compiler call
+with fonts fixed (Typst's own embedded fonts plus matplotlib's DejaVu, never the system's), so the
+same summary gives the same PDF on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sngan.errors import UserError
+from sngan.files import atomic_write_bytes
+from sngan.study import claims as C
+
+TITLE = "Stabilizing GANs: A Case for Spectral Normalization"
+SUBTITLE = "Weight clipping, gradient penalty and spectral normalization, measured side by side with sngan"
+
+NAMES = {"clip-wasserstein": "weight clipping (WGAN)", "gp-wasserstein": "gradient penalty (WGAN-GP)",
+         "sn-wasserstein": "spectral normalization (W loss)", "sn-hinge": "spectral normalization (hinge loss)"}
+VERDICT_COLORS = {C.SUPPORTED: "rgb(\"#1a7f37\")", C.NOT_SUPPORTED: "rgb(\"#b42318\")",
+                  C.MIXED: "rgb(\"#9a6700\")", C.NO_DATA: "gray"}
+
+# Characters with a meaning in Typst markup; a backslash before any of them inserts it literally.
+_SPECIAL = frozenset("\\*_`$#[]<>@=-+/~'\".:")
+
+
+def esc(text: Any) -> str:
+    """``text`` as Typst markup that shows exactly these characters (newlines become spaces)."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in " ".join(str(text).split()))
+
+
+def num(x: Any, digits: int = 3) -> str:
+    """A measured number as the report shows it: 1 decimal from 100 up, else ``digits`` significant."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x):
+        return "–"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    return f"{x:.{digits}g}"
+
+
+def fonts() -> list[str]:
+    """matplotlib's DejaVu fonts (installed with sngan); Typst adds its own embedded serif and math fonts."""
+    import matplotlib
+
+    return [str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")]
+
+
+def compile_pdf(source: Path, output: Path, root: Path, fmt: str = "pdf", ppi: float | None = None) -> None:
+    """Compile ``source`` (a .typ file under ``root``) to ``output``; a Typst error is one UserError line."""
+    try:
+        import typst
+    except ImportError:
+        raise UserError("typesetting needs the `typst` package: pip install typst") from None
+    kwargs: dict[str, Any] = {"root": str(root), "font_paths": fonts(), "ignore_system_fonts": True, "format": fmt}
+    if ppi is not None:
+        kwargs["ppi"] = ppi
+    try:
+        data = typst.compile(str(source), **kwargs)
+    except Exception as err:  # typst.TypstError: the message names the line of the generated source
+        raise UserError(f"typesetting {source} failed: {' '.join(str(err).split())[:400]}") from None
+    if isinstance(data, list):  # PNG of a multi-page document: the first page
+        data = data[0]
+    atomic_write_bytes(output, data)
+
+
+def load_summary(study_dir: Path) -> dict[str, Any]:
+    path = Path(study_dir) / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        raise UserError(f"{path} is missing: build the report first (sngan report {study_dir})") from None
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON ({err})") from None
+
+
+def figure_file(study_dir: Path, name: str) -> str | None:
+    """figures/NAME.svg (vector) if the study drew it, else figures/NAME.png, else None; relative to the study."""
+    for ext in (".svg", ".png"):
+        if (Path(study_dir) / "figures" / (name + ext)).exists():
+            return f"figures/{name}{ext}"
+    return None
