@@ -31,3 +31,16 @@ DIST_DEVICES = ["cpu"] + (["cuda"] if torch.cuda.device_count() >= 2 else [])
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+@pytest.fixture(scope="session", params=DEVICES)
+def tiny_study(tmp_path_factory, request):
+    """The tiny study, trained and evaluated on each device present (its workers on that device), with its
+    report, write-up and poster; shared by the study, write-up and poster tests."""
+    from sngan.study.report import build_report
+    from sngan.study.runner import run_study
+
+    out = tmp_path_factory.mktemp("study")
+    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=request.param)
+    report = build_report(out)
+    return out, report, request.param

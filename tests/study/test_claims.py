@@ -155,3 +155,22 @@ def test_verdicts_cover_every_claim_with_its_rule():
     assert [r["id"] for r in rows] == ["clip_underfits", "gp_overcorrects", "sn_stable", "sn_cheaper",
                                        "sn_lipschitz", "sn_no_tuning"]
     assert all(r["verdict"] == C.NO_DATA and r["rule"] and r["ref"] for r in rows)
+
+
+def test_conclusion_is_written_from_the_verdicts():
+    rows = [{"id": "sn_cheaper", "claim": "SN is computationally cheaper (than GP)", "verdict": C.SUPPORTED,
+             "evidence": "mnist: GP/SN 1.38"},
+            {"id": "sn_lipschitz", "claim": "SN directly enforces global Lipschitz-1", "verdict": C.NOT_SUPPORTED,
+             "evidence": "mnist: SN certified upper bound 67.5–107"},
+            {"id": "gp_overcorrects", "claim": "GP over-corrects", "verdict": C.NO_DATA, "evidence": ""}]
+    out = C.conclusion(rows)
+    assert out[0] == C.CONCLUSIONS["sn_cheaper"][C.SUPPORTED] + " Measured: mnist: GP/SN 1.38."
+    assert out[0].startswith("Spectral normalization is cheaper than the gradient penalty")
+    # a claim that did not hold says what was measured instead
+    assert out[1].startswith("Spectral normalization as the study applies it") and out[1].endswith("67.5–107.")
+    assert out[2] == "“GP over-corrects” could not be judged: this study has no runs with the numbers its rule needs."
+    assert C.conclusion(rows, measured=False)[0] == C.CONCLUSIONS["sn_cheaper"][C.SUPPORTED]
+    assert C.tally(rows) == "1 supported, 1 not supported, 1 no data"
+    # every claim has a sentence for every verdict a rule can give
+    assert {cid for cid, *_ in C.CLAIMS} == set(C.CONCLUSIONS)
+    assert all(set(s) == {C.SUPPORTED, C.NOT_SUPPORTED, C.MIXED} for s in C.CONCLUSIONS.values())

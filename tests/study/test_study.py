@@ -7,18 +7,7 @@ import sys
 
 import pytest
 
-from conftest import DEVICES
-from sngan.study.report import build_report
 from sngan.study.runner import BUDGETS, EVAL_POINTS, cluster_commands, plan, run_state, run_study, steps_for_budget
-
-
-@pytest.fixture(scope="module", params=DEVICES)
-def tiny_study(tmp_path_factory, request):
-    """The tiny study, trained and evaluated on each device present (its workers on that device)."""
-    out = tmp_path_factory.mktemp("study")
-    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=request.param)
-    report = build_report(out)
-    return out, report, request.param
 
 
 def test_tiny_study_builds_a_report(tiny_study):
