@@ -46,13 +46,10 @@ import torch.nn.functional as F
 from bench_sn_drift import drift_config
 from torch import nn
 
+from sngan.certified import _frequency_grams, _polyphase, certified_sigma, frequency_matrices
 from sngan.lipschitz import layer_input_shapes
 from sngan.models import MnistCritic
 from sngan.spectral import (
-    _frequency_grams,
-    _polyphase,
-    certified_sigma,
-    frequency_matrices,
     lanczos_,
     layer_adjoint,
     layer_map,

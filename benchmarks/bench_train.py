@@ -81,7 +81,7 @@ def make_pair(method: str, model: str, tmp: Path, seed: int = 0, precision: str 
     cfg = resolve(method, dataset, "same-budget", overrides, seed=seed)
     trainer = Trainer(cfg, tmp / f"{method}-{model}-{precision}", progress=False)
     torch.manual_seed(seed)
-    from sngan.train.loop import build_models
+    from sngan.train.build import build_models
 
     G, D, shape = build_models(cfg)
     G.load_state_dict({k: v for k, v in trainer.generator.state_dict().items()})

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from conftest import dense_jacobian
-from sngan.spectral import (
+from sngan.certified import (
     CERTIFIED_MARGIN,
     _frequency_grams,
     _iterate_hermitian,
@@ -12,6 +12,8 @@ from sngan.spectral import (
     circular_conv2d_singular_values,
     frequency_matrices,
     gram_bound,
+)
+from sngan.spectral import (
     lanczos_,
     layer_adjoint,
     layer_map,

@@ -6,7 +6,7 @@ from sngan.spectral import operator_norm
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("constraints", "data", "files", "losses", "metrics", "models", "study", "train")
+_SUBMODULES = ("certified", "constraints", "data", "files", "losses", "metrics", "models", "study", "train")
 _RUN_API = ("Run", "load_generator", "load_critic")  # sngan.train.run, imported on first use
 
 

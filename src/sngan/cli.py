@@ -127,7 +127,7 @@ def _resume_config(out, typed: dict):
     any other typed value that differs from the run's is an error naming it."""
     import dataclasses
 
-    from sngan.train.loop import RESUMABLE_CHANGES
+    from sngan.train.config import RESUMABLE_CHANGES
     from sngan.train.run import Run
 
     if not out.is_dir():

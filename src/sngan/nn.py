@@ -11,7 +11,7 @@
 * ``"exact"``    — σ of the reshaped matrix from a full SVD on every forward (a slow reference).
 * ``"certified"`` — a guaranteed *upper* bound on the layer's operator norm at its input shape
   (the circular convolution containing the layer, block-diagonalised by the FFT, each block bounded
-  by Gram iteration: :func:`sngan.spectral.certified_sigma`), recomputed from the weight on every
+  by Gram iteration: :func:`sngan.certified.certified_sigma`), recomputed from the weight on every
   training forward, with no state carried between steps. The normalized layer's operator norm is
   <= 1 by construction at every step, however fast the weights move; it is below 1 by the bound's
   slack (zero padding: 0.1-4% on the SN-GAN critic at 28x28, more on tiny feature maps).
@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from sngan.certified import certified_sigma
 from sngan.spectral import (
     CONV_TYPES,
     LINEAR_TYPES,
-    certified_sigma,
     default_dim,
     lanczos_,
     layer_adjoint,

@@ -333,7 +333,7 @@ def test_linear_learning_rate_schedule_is_a_function_of_the_step(tmp_path):
 def test_generator_width_is_its_own_knob(dataset):
     """width_g sets the generator's channels and leaves the critic's at `width`; 0 means width for both."""
     from sngan.models import MnistCritic, MnistGenerator, ResNetCritic32, ResNetGenerator32
-    from sngan.train.loop import build_models
+    from sngan.train.build import build_models
 
     def shapes(module):
         return [tuple(p.shape) for p in module.parameters()]

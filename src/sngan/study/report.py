@@ -163,8 +163,8 @@ def _layer_kinds(config: dict) -> dict[str, str]:
     """The critic's layers by name: "conv 3x3/1 1→16", "linear 3136→1"."""
     from torch import nn
 
+    from sngan.train.build import build_models
     from sngan.train.config import from_dict
-    from sngan.train.loop import build_models
 
     try:
         _, critic, _ = build_models(from_dict(config))
@@ -183,8 +183,8 @@ def _layer_kinds(config: dict) -> dict[str, str]:
 def setup(runs: list[F.StudyRun]) -> dict[str, dict[str, Any]]:
     """Per dataset: the critic and generator (class, first docstring line, parameters) and per row the
     settings its first seed trained with."""
+    from sngan.train.build import build_models
     from sngan.train.config import from_dict
-    from sngan.train.loop import build_models
 
     keys = ("steps", "batch_size", "n_critic", "lr_d", "lr_g", "beta1", "beta2", "optimizer", "clip_value",
             "gp_weight", "n_power_iterations", "sn_mode", "width", "ema", "precision", "preset")

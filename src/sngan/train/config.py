@@ -13,9 +13,10 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
-from sngan.errors import ConfigError
+from sngan.errors import ConfigError, UserError
 
 METHODS = ("clip", "gp", "sn", "none")
 LOSS_NAMES = ("wasserstein", "hinge", "bce")
@@ -427,3 +428,29 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 __all__ = ["TrainConfig", "PRESETS", "METHODS", "native_bf16", "resolve", "from_dict", "parse_overrides", "parse_value",
            "preset_values", "row_label"]
+
+CONFIG = "config.json"  # a run directory's resolved config
+# Resuming may change these fields; any other difference from the stored config is an error. `device`:
+# checkpoints hold CPU tensors, so a run trained on a GPU continues on the CPU (`--resume --device cpu`) and the
+# other way round; config.json then records the new device.
+RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard",
+                     "device")
+
+
+def read_config(run_dir: Path) -> TrainConfig:
+    """A run directory's config.json; one clear UserError when it is missing or invalid."""
+    path = Path(run_dir) / CONFIG
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is unreadable ({getattr(e, 'strerror', None) or e})") from None
+    except ValueError as e:
+        raise UserError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a run config (expected a JSON object)")
+    try:
+        return from_dict(data)
+    except ConfigError as e:
+        raise UserError(f"{path} is not a valid run config: {e}") from None

@@ -9,44 +9,34 @@ import copy
 import json
 import math
 import os
-import shutil
 import signal
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils import parametrize
 
 from sngan import device as devices
 from sngan import losses
-from sngan.constraints import gradient_norm_stats, make_constraint
 from sngan.data import BatchSampler, load_dataset
-from sngan.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
+from sngan.errors import ConfigError, TrainingDiverged, UserError
 from sngan.files import atomic_write_bytes
-from sngan.lipschitz import layer_bounds, layer_input_shapes, layer_sigmas
-from sngan.nn import SpectralNorm
-from sngan.spectral import LINEAR_TYPES, default_dim, matrix_sigma
+from sngan.lipschitz import layer_input_shapes
 from sngan.train import checkpoint as ckpt
-from sngan.train import sampling
-from sngan.train.config import TrainConfig, from_dict
+from sngan.train import diagnostics, rundir, sampling, state
+from sngan.train.build import build_models, constraint_for, memory_format, optimizer_for
+from sngan.train.config import CONFIG, TrainConfig, from_dict
 from sngan.train.distributed import DistInfo, any_rank, average_gradients, barrier, mean_across_ranks
 from sngan.train.lock import LOCK_FILE, DirectoryLock
 from sngan.train.logging import LOG, JsonlLog, make_progress
+from sngan.train.rundir import SAMPLES
 from sngan.train.samples import save_image_grid, save_toy_scatter
-from sngan.train.tensorboard import TB_DIR, TensorBoardLog, check_available
+from sngan.train.tensorboard import TensorBoardLog, check_available
 
-CONFIG = "config.json"
 STATUS = "status.json"
-SAMPLES = "samples"
-# Resuming may change these fields; any other difference from the stored config is an error. `device`:
-# checkpoints hold CPU tensors, so a run trained on a GPU continues on the CPU (`--resume --device cpu`) and the
-# other way round; config.json then records the new device.
-RESUMABLE_CHANGES = ("steps", "threads", "eval_every", "sample_every", "diag_every", "ckpt_every", "tensorboard",
-                     "device")
 
 
 class Interrupted(Exception):
@@ -56,55 +46,6 @@ class Interrupted(Exception):
         super().__init__(f"interrupted at step {step}; checkpoint written. Resume with: "
                          f"sngan train --resume --out {run_dir}")
         self.run_dir, self.step, self.signum = run_dir, step, signum
-
-
-def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
-    """(generator, critic, critic input shape) for a config, initialised on the CPU from the global
-    random stream (the same weights whichever device then trains them)."""
-    with torch.device("cpu"):
-        return _build_models(cfg)
-
-
-def _build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
-    from sngan.models import MnistCritic, MnistGenerator, ResNetCritic32, ResNetGenerator32, ToyCritic, ToyGenerator
-
-    if cfg.is_toy:
-        return ToyGenerator(cfg.latent_dim, cfg.hidden), ToyCritic(cfg.hidden), (2,)
-    if cfg.dataset == "mnist":
-        return MnistGenerator(cfg.latent_dim, cfg.generator_width), MnistCritic(cfg.width), (1, 28, 28)
-    channels = 3 if cfg.dataset == "cifar10" else cfg.channels
-    if cfg.dataset == "folder" and cfg.image_size != 32:
-        raise ConfigError(f"image_size={cfg.image_size}: the ResNet models are for 32x32 images")
-    ch, ch_g = (max(8, int(round(128 * w))) for w in (cfg.width, cfg.generator_width))
-    return ResNetGenerator32(cfg.latent_dim, 2 * ch_g, channels), ResNetCritic32(ch, channels), (channels, 32, 32)
-
-
-def memory_format(cfg: TrainConfig, input_shape: tuple[int, ...]) -> torch.memory_format:
-    """channels-last for image models when the config asks (8-18% faster critic steps on a CPU,
-    interleaved measurement, issue 8). Loaded models use it too: same layout, bit-identical outputs."""
-    return torch.channels_last if cfg.channels_last and len(input_shape) == 3 else torch.contiguous_format
-
-
-def constraint_for(cfg: TrainConfig):
-    """The config's Lipschitz constraint (``sngan.constraints``), not yet applied to a critic."""
-    return make_constraint(cfg.method, clip_value=cfg.clip_value, gp_weight=cfg.gp_weight, gp_center=cfg.gp_center,
-                           gp_one_sided=cfg.gp_one_sided, n_power_iterations=cfg.n_power_iterations,
-                           sn_mode=cfg.sn_mode, sn_solver=cfg.sn_solver)
-
-
-# Devices with a fused Adam / SGD kernel (one pass over each parameter instead of a dozen foreach
-# kernels): on the CPU it is 3.6x faster for the toy MLP's 530k parameters (3.37 -> 0.93 ms per
-# step), and the same update to within rounding (1.5e-8 after 5 steps).
-FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")
-
-
-def _optimizer(cfg: TrainConfig, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    fused = device.type in FUSED_OPTIMIZER_DEVICES
-    if cfg.optimizer == "rmsprop":  # torch has no fused RMSprop
-        return torch.optim.RMSprop(params, lr=lr)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, fused=fused or None)
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None)
 
 
 def _finite(value: float, step: int, term: str) -> None:
@@ -151,7 +92,7 @@ class Trainer:
             raise UserError(f"--out {self.run_dir} is a file; choose a directory path for the run")
         if not resume and self.dist.is_main and not read_only:
             DirectoryLock(self.run_dir).check_free()
-            _refuse_to_overwrite(self.run_dir)  # before the lock: a refused start touches nothing
+            rundir.refuse_to_overwrite(self.run_dir)  # before the lock: a refused start touches nothing
         self._lock = DirectoryLock(self.run_dir) if self.dist.is_main and not read_only else None
         created = self._lock is not None and not self.run_dir.exists()
         if self._lock is not None:
@@ -170,7 +111,7 @@ class Trainer:
         self.tensorboard: TensorBoardLog | None = None
         if self.cfg.tensorboard and self.dist.is_main and not self.read_only:
             check_available()  # before anything is written
-        restore = self._prepare_run_dir(resume)
+        restore = rundir.prepare(self, resume)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
@@ -191,8 +132,8 @@ class Trainer:
         if hasattr(self.constraint, "shard"):  # random draws of the global batch, this rank's share
             self.constraint.shard = (self.dist.rank, self.dist.world_size)
         self.layer_shapes = layer_input_shapes(self.critic, self.input_shape)  # also fixes operator-SN shapes
-        self.opt_d = _optimizer(self.cfg, self.critic.parameters(), self.cfg.lr_d, self.device)
-        self.opt_g = _optimizer(self.cfg, self.generator.parameters(), self.cfg.lr_g, self.device)
+        self.opt_d = optimizer_for(self.cfg, self.critic.parameters(), self.cfg.lr_d, self.device)
+        self.opt_g = optimizer_for(self.cfg, self.generator.parameters(), self.cfg.lr_g, self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval() if self.cfg.ema > 0 else None
         for p in (self.generator_ema.parameters() if self.generator_ema is not None else ()):
             p.requires_grad_(False)
@@ -203,55 +144,13 @@ class Trainer:
         self._bn_calibrated_at: int | None = None  # the step the EMA generator's BatchNorm was re-estimated at
         self.log = JsonlLog(self.run_dir / LOG)
         if restore:
-            self._restore()
+            state.restore_trainer(self)
         else:
-            self._create_run_dir()
+            rundir.create(self)
         if self.cfg.tensorboard and self.dist.is_main and not self.read_only:
             self.tensorboard = TensorBoardLog(self.run_dir, purge_step=self.step + 1 if resume else None)
 
     # -- run directory -------------------------------------------------------------------------
-
-    def _prepare_run_dir(self, resume: bool) -> bool:
-        """Check the run directory; returns whether there is a checkpoint to restore. A resumed run with
-        no checkpoint yet (it died before its first) starts again from step 0 with its stored config."""
-        d = self.run_dir
-        if resume:
-            if not (d / CONFIG).exists():
-                raise CheckpointError(f"nothing to resume: {d} holds no run (no {CONFIG})")
-            from sngan.train.run import read_config
-
-            stored = read_config(d)
-            for key, value in stored.to_dict().items():
-                if key not in RESUMABLE_CHANGES and getattr(self.cfg, key) != value:
-                    raise ConfigError(f"--resume: {key}={getattr(self.cfg, key)!r} differs from the run's "
-                                      f"{value!r} in {d / CONFIG}")
-            if self.dist.is_main and not self.read_only:
-                ckpt.remove_temporary(d)
-            if not ckpt.list_checkpoints(d):
-                if self.read_only:
-                    raise CheckpointError(f"{d} has no checkpoint yet")
-                return False
-            return True
-        if self.dist.is_main:
-            _refuse_to_overwrite(d)
-        return False
-
-    def _create_run_dir(self) -> None:
-        # Created only once everything loaded, so a failed start leaves no half-made run behind. A run
-        # that died before its first checkpoint starts over here: its log and samples go.
-        if self.dist.is_main:
-            d = self.run_dir
-            try:
-                self.log.truncate_after(0)
-                for stale in (d / SAMPLES).glob("step-*.png"):
-                    stale.unlink()
-                shutil.rmtree(d / TB_DIR, ignore_errors=True)
-                (d / SAMPLES).mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(d / CONFIG, self.cfg.to_json().encode())
-            except OSError as e:
-                raise UserError(f"cannot create run directory {d}: {e.strerror}") from None
-            self._write_status("running")
-        barrier(self.dist)
 
     def _check(self, terms: dict[str, float], step: int) -> None:
         """Stop on the first non-finite term (plain floats: the guard costs no extra tensor op).
@@ -263,7 +162,7 @@ class Trainer:
         if anywhere:
             _finite(float("nan"), step, "loss on another process")
 
-    def _write_status(self, status: str, **extra: Any) -> None:
+    def write_status(self, status: str, **extra: Any) -> None:
         if not self.dist.is_main:
             return
         payload = {"status": status, "step": self.step, "steps": self.cfg.steps, **extra}
@@ -271,64 +170,11 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------------
 
-    def _tensors_and_state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        tensors: dict[str, Tensor] = {}
-        for prefix, module in (("critic", self.critic), ("generator", self.generator),
-                               ("generator_ema", self.generator_ema)):
-            if module is not None:
-                for k, v in module.state_dict().items():
-                    tensors[f"{prefix}.{k}"] = v
-        state = {
-            "opt_d": ckpt.flatten_optimizer("opt_d", self.opt_d, tensors),
-            "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, tensors),
-            "sampler": self.sampler.state_dict(),
-            "config": self.cfg.to_dict(),
-        }
-        tensors["rng.torch"] = torch.get_rng_state()
-        device_rng = devices.rng_state(self.device)  # training noise on a GPU comes from its own generator
-        if device_rng is not None:
-            tensors[f"rng.{self.device.type}"] = device_rng
-        return tensors, state
-
     def save(self) -> Path | None:
-        if not self.dist.is_main:
-            return None
-        tensors, state = self._tensors_and_state()
-        try:
-            return ckpt.save_checkpoint(self.run_dir, self.step, tensors, state, keep=self.cfg.keep_checkpoints)
-        except OSError as e:
-            raise UserError(f"could not write a checkpoint in {self.run_dir}: {e.strerror or e}; the previous "
-                            "checkpoint is intact") from None
+        """Write a checkpoint of the whole training state (main process only)."""
+        return state.save_trainer(self) if self.dist.is_main else None
 
-    def _restore(self) -> None:
-        found = ckpt.latest_valid_checkpoint(self.run_dir)
-        if found is None:
-            raise CheckpointError(f"nothing to resume: {self.run_dir} has no checkpoint yet")
-        _, tensors, state = found
-        for prefix, module in (("critic", self.critic), ("generator", self.generator),
-                               ("generator_ema", self.generator_ema)):
-            if module is None:
-                continue
-            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-            module.load_state_dict(sub)
-        ckpt.restore_optimizer(self.opt_d, state["opt_d"], tensors)
-        ckpt.restore_optimizer(self.opt_g, state["opt_g"], tensors)
-        self.sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(tensors["rng.torch"])
-        saved = [k.split(".", 1)[1] for k in tensors if k.startswith("rng.") and k != "rng.torch"]
-        if self.device.type != "cpu" and self.device.type in saved:
-            devices.set_rng_state(self.device, tensors[f"rng.{self.device.type}"])
-        elif self.device.type != "cpu" or saved:
-            warnings.warn(f"this run was checkpointed on {saved[0] if saved else 'cpu'} and resumes on "
-                          f"{self.device}: the training noise's random stream cannot be restored across devices, "
-                          "so the result is no longer bit-identical to an uninterrupted run", stacklevel=2)
-        self.step = int(state["step"])
-        if self.dist.is_main and not self.read_only:
-            self.log.truncate_after(self.step)
-            atomic_write_bytes(self.run_dir / CONFIG, self.cfg.to_json().encode())
-        barrier(self.dist)
-
-    # -- one iteration ---------------------------------------------------------------------------
+    # -- one iteration    # -- one iteration ---------------------------------------------------------------------------
 
     def _noise(self, n: int) -> Tensor:
         """This rank's share of a global noise batch (the same numbers a single process would draw)."""
@@ -399,46 +245,9 @@ class Trainer:
 
     # -- diagnostics and samples -----------------------------------------------------------------
 
-    def _diag_rng(self) -> torch.Generator:
-        # Stateless in the step: diagnostics at extra steps never shift later ones (or training).
-        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step + 104729)
-
     def diagnostics(self, real: Tensor) -> dict[str, Any]:
         """‖∇ₓD‖ on real, fake and interpolated points; each layer's σ; the certified bound."""
-        D = self.critic
-        rng = self._diag_rng()
-        D.eval()
-        try:
-            # the fakes of a critic step (BatchNorm on the batch's statistics), without moving the
-            # generator's running statistics: diagnostics at a step must not change the run
-            with torch.no_grad(), sampling.buffers_restored(self.generator):
-                z = torch.randn(real.shape[0], self.cfg.latent_dim, generator=rng, device="cpu")
-                fake = self.generator(z.to(self.device))
-            out: dict[str, Any] = gradient_norm_stats(D, real, fake, generator=rng)
-            out["sigma"], out["lipschitz_upper"] = self._layer_sigma_log()
-        finally:
-            D.train()
-        return out
-
-    def _layer_sigma_log(self) -> tuple[dict[str, dict[str, float]], float | None]:
-        D = self.critic
-        try:  # the certified bound needs a Sequential critic; residual critics get σ only
-            factors = {name: f for name, _, f in layer_bounds(D, self.input_shape)}
-            upper = math.prod(factors.values())
-        except ValueError:
-            factors = {r.name: r.operator_sigma for r in layer_sigmas(D, self.input_shape, self.layer_shapes)}
-            upper = None
-        table: dict[str, dict[str, float]] = {}
-        for name, m in D.named_modules():
-            if isinstance(m, LINEAR_TYPES):
-                row = {"matrix": float(matrix_sigma(m.weight.detach().double(), default_dim(m))),
-                       "operator": float(factors[name])}
-                plist = getattr(getattr(m, "parametrizations", None), "weight", None)
-                for p in plist or ():
-                    if isinstance(p, SpectralNorm):
-                        row["estimate"] = float(p.sigma)  # SN's running estimate of the raw σ
-                table[name] = row
-        return table, upper
+        return diagnostics.measure(self, real)
 
     def sample(self, n: int | None = None) -> Tensor:
         """Samples from the EMA generator if on, else the generator (eval mode): the fixed noise of the
@@ -485,7 +294,7 @@ class Trainer:
             while self.step < cfg.steps:
                 if any_rank(self._stop_signal is not None, self.dist):
                     self.save()
-                    self._write_status("interrupted")
+                    self.write_status("interrupted")
                     raise Interrupted(self.run_dir, self.step, self._stop_signal or signal.SIGTERM)
                 record = self._iteration()
                 bar.update(1)
@@ -494,10 +303,10 @@ class Trainer:
             if self.dist.is_main and (not ckpt.list_checkpoints(self.run_dir)
                                       or ckpt.list_checkpoints(self.run_dir)[-1].name != f"step-{self.step:08d}"):
                 self.save()
-            self._write_status("finished")
+            self.write_status("finished")
             barrier(self.dist)
         except TrainingDiverged as e:
-            self._write_status("diverged", error=str(e))
+            self.write_status("diverged", error=str(e))
             raise
         finally:
             bar.close()
@@ -550,7 +359,8 @@ class Trainer:
         if not self.dist.is_main:
             return record
         if cfg.diag_every and (self.step % cfg.diag_every == 0 or last):
-            idx = torch.randint(len(self.data), (min(256, len(self.data)),), generator=self._diag_rng(), device="cpu")
+            rng = diagnostics.diag_rng(self)
+            idx = torch.randint(len(self.data), (min(256, len(self.data)),), generator=rng, device="cpu")
             real = self.data[idx]
             record.update(self.diagnostics(real))
         if self.evaluate is not None and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
@@ -565,18 +375,6 @@ class Trainer:
         if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 or last:
             self.save()
         return record
-
-
-def _refuse_to_overwrite(d: Path) -> None:
-    """A new run may go into a missing or empty directory, or one whose run died before its first
-    checkpoint (nothing to lose: it starts over); anything else is refused, before it is touched."""
-    if d.exists() and any(p.name != LOCK_FILE for p in d.iterdir()):
-        if (d / CONFIG).exists() and not ckpt.list_checkpoints(d):
-            return
-        if (d / CONFIG).exists():
-            raise UserError(f"{d} already holds a run; `sngan train --resume --out {d}` continues it, or "
-                            "choose another --out")
-        raise UserError(f"{d} already holds files that are not a run; choose another --out")
 
 
 def _main_thread() -> bool:

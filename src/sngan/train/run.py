@@ -19,10 +19,9 @@ from sngan import device as devices
 from sngan.errors import CheckpointError, ConfigError, UserError
 from sngan.train import checkpoint as ckpt
 from sngan.train import sampling
-from sngan.train.config import TrainConfig, from_dict
+from sngan.train.config import TrainConfig, from_dict, read_config
 from sngan.train.logging import LOG, read_log_lines
 
-CONFIG = "config.json"
 STATUS = "status.json"
 METRICS = "metrics.json"
 MAX_SAMPLES = 10_000_000  # `sngan sample --n`: beyond this a typo is likelier than a wish
@@ -115,7 +114,7 @@ class Run:
                   device: torch.device | str | None = None) -> nn.Module:
         """The generator in eval mode, without gradients: the EMA copy when ``ema`` and the run kept one
         (its BatchNorm statistics re-estimated as the trainer does), else the trained generator."""
-        from sngan.train.loop import build_models, memory_format
+        from sngan.train.build import build_models, memory_format
 
         c = step if isinstance(step, Checkpoint) else self.checkpoint(step)
         with torch.random.fork_rng(devices=[]):  # the weights are loaded: their random init must not use
@@ -132,7 +131,7 @@ class Run:
         """The critic in eval mode, with its constraint applied (a spectrally normalized critic keeps its
         u, v and σ, so it computes exactly what the trainer's critic computed in eval mode)."""
         from sngan.lipschitz import layer_input_shapes
-        from sngan.train.loop import build_models, constraint_for, memory_format
+        from sngan.train.build import build_models, constraint_for, memory_format
 
         c = step if isinstance(step, Checkpoint) else self.checkpoint(step)
         with torch.random.fork_rng(devices=[]):  # random init and SN's initial u, v: overwritten by the load
@@ -142,25 +141,6 @@ class Run:
         _load(critic, c, "critic")
         critic.to(devices.reproducible(device or "cpu"), memory_format=memory_format(c.config, input_shape))
         return critic.eval().requires_grad_(False)
-
-
-def read_config(run_dir: Path) -> TrainConfig:
-    """A run directory's config.json; one clear UserError when it is missing or invalid."""
-    path = Path(run_dir) / CONFIG
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is unreadable ({getattr(e, 'strerror', None) or e})") from None
-    except ValueError as e:
-        raise UserError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a run config (expected a JSON object)")
-    try:
-        return from_dict(data)
-    except ConfigError as e:
-        raise UserError(f"{path} is not a valid run config: {e}") from None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
