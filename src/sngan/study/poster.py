@@ -95,10 +95,10 @@ def poster_source(s: dict[str, Any], study_dir: Path) -> str:
     intro1 = ("A GAN's discriminator with the cross-entropy loss makes the generator minimise the Jensen–Shannon "
               "divergence. Real and generated data start on disjoint supports, where the optimal discriminator "
               "saturates and the generator's gradient vanishes.\n\n"
-              + _image(study_dir, "theory_vanishing", height="80mm"))
+              + _image(study_dir, "theory_vanishing", height="68mm"))
     intro2 = ("Between disjoint supports JS is stuck at $log 2$, while the Wasserstein-1 distance "
               "$W_1(P, Q_theta) = |theta|$ still says how far the generator is from the data, and in which "
-              "direction.\n\n" + _image(study_dir, "theory_js_w1", height="80mm"))
+              "direction.\n\n" + _image(study_dir, "theory_js_w1", height="68mm"))
     intro3 = ("A WGAN critic estimates $W_1$ by Kantorovich–Rubinstein duality only if it is 1-Lipschitz. "
               "Three constraints are in use:\n\n"
               "- *weight clipping*: $w <- op(\"clip\")(w, -c, c)$\n"
