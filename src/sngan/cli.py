@@ -287,7 +287,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         from sngan.data import fetch_mnist
 
         fetch_mnist(verbose=True)
-    print(f"study: {out}/report.html is written when the first runs finish and refreshed as the rest do",
+    print(f"study: {out}/report.html, writeup.pdf and poster.pdf are written when the first runs finish and "
+          "refreshed as the rest do",
           flush=True)
     p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None,
                   tensorboard=args.tensorboard, device=args.device)
@@ -296,6 +297,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     report = build_report(out)
     print(f"study finished in {time.perf_counter() - t0:.0f} s ({len(p.runs)} runs)")
     print(f"report: {report.resolve()}")
+    print(f"write-up: {report.parent.resolve() / 'writeup.pdf'}, poster: {report.parent.resolve() / 'poster.pdf'}")
     return 0
 
 
@@ -305,6 +307,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = build_report(args.study_dir)
     if not args.quiet:
         print(f"report: {report.resolve()}")
+        print(f"write-up: {report.parent.resolve() / 'writeup.pdf'}, poster: {report.parent.resolve() / 'poster.pdf'}")
     return 0
 
 
