@@ -262,14 +262,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from sngan.study.cluster import SlurmOptions
     from sngan.study.runner import cluster_commands, plan, run_study
+    from sngan.study.spec import load_study, shipped
 
+    if args.list:
+        for name, path in shipped().items():
+            print(f"{name:<10} {load_study(path).description}")
+        return 0
+    if args.study and args.preset and args.study != args.preset:
+        raise UserError(f"give the study once: {args.study!r} and --preset {args.preset!r} disagree")
+    spec = load_study(args.study or args.preset or "quick")
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait is for --executor slurm (local runs are waited for)")
     from sngan import device as devices
 
     devices.resolve(args.device)
-    out = Path(args.out or f"runs/study-{args.preset}")
+    out = Path(args.out or f"runs/study-{spec.name}")
     if args.plan:
         if (out / "cost.json").exists():
             import json
@@ -277,21 +288,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
             cost = json.loads((out / "cost.json").read_text())
         else:
             cost = None
-            print("# no cost.json yet: the steps below are the presets'; `sngan study` first measures each method's "
+            print("# no cost.json yet: the steps below are the presets'; `sngan study` first measures each row's "
                   "cost and gives every run the same CPU budget", file=sys.stderr)
-        for line in cluster_commands(out, plan(args.preset, args.seeds, cost)):
+        for line in cluster_commands(out, plan(spec, args.seeds, cost)):
             print(line)
         return 0
     t0 = time.perf_counter()
-    if args.preset != "tiny":
+    if "mnist" in spec.datasets and spec.name != "tiny":
         from sngan.data import fetch_mnist
 
         fetch_mnist(verbose=True)
-    print(f"study: {out}/report.html, writeup.pdf and poster.pdf are written when the first runs finish and "
-          "refreshed as the rest do",
-          flush=True)
-    p = run_study(out, args.preset, args.seeds, jobs=args.jobs, progress=True if args.progress else None,
-                  tensorboard=args.tensorboard, device=args.device)
+    print(f"study {spec.name}: {out}/report.html, writeup.pdf and poster.pdf are written when the first runs "
+          "finish and refreshed as the rest do", flush=True)
+    slurm = SlurmOptions(partition=args.partition, time_min=args.time, gpus_per_run=args.gpus_per_run)
+    p = run_study(out, spec, args.seeds, jobs=args.jobs, progress=True if args.progress else None,
+                  tensorboard=args.tensorboard, device=args.device, executor=args.executor, slurm=slurm,
+                  wait=not args.no_wait)
+    if args.no_wait:
+        print(f"submitted {len(p.runs)} runs; when they end: sngan report {out}")
+        return 0
     from sngan.study.report import build_report
 
     report = build_report(out)
@@ -338,16 +353,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("study", help="the main job: clip vs gp vs sn (and sn-hinge) on MNIST and toy data, "
-                                     "with a report")
-    p.add_argument("--preset", default="quick", choices=["quick", "paper", "tiny"],
-                   help="quick: tuned methods at an equal CPU budget, ~17 min on 2 CPU cores; paper: each paper's "
-                        "settings and schedule (hours)")
+    p = sub.add_parser("study", help="the main job: a comparison study (clip vs GP vs SN by default) with its "
+                                     "report, write-up and poster")
+    p.add_argument("study", nargs="?", default=None,
+                   help="a shipped study's name (see --list) or a study file (.toml); default: quick")
+    p.add_argument("--list", action="store_true", help="list the shipped studies, one line each, and exit")
+    p.add_argument("--preset", default=None,
+                   help="the same as giving the study's name (quick, paper, tiny, ...)")
     p.add_argument("--seeds", type=int, default=None,
-                   help="seeds per method on every dataset (default quick: 2; paper: MNIST 3, toys 5)")
-    p.add_argument("--out", type=_path, default=None, help="study directory (default runs/study-PRESET)")
+                   help="seeds per row on every dataset (default: the study file's)")
+    p.add_argument("--out", type=_path, default=None, help="study directory (default runs/study-NAME)")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores)")
     p.add_argument("--plan", action="store_true", help="print one train+eval command per run (cluster jobs) and exit")
+    p.add_argument("--executor", default="local", choices=["local", "submitit-local", "slurm"],
+                   help="local worker processes (default); slurm: one Slurm job per run through submitit "
+                        "(pip install 'sngan[slurm]'); submitit-local: the same jobs as local subprocesses")
+    p.add_argument("--partition", default=None, help="Slurm partition (--executor slurm)")
+    p.add_argument("--time", type=int, default=60, help="minutes per run's job (--executor slurm/submitit-local)")
+    p.add_argument("--gpus-per-run", type=int, default=0, help="GPUs per run's job (--executor slurm)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="submit the jobs and return (--executor slurm); then `sngan report DIR` when they end")
     p.add_argument("--tensorboard", action="store_true",
                    help="every run also writes TensorBoard event files (tensorboard --logdir STUDY/runs)")
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)

@@ -172,5 +172,5 @@ def test_conclusion_is_written_from_the_verdicts():
     assert C.conclusion(rows, measured=False)[0] == C.CONCLUSIONS["sn_cheaper"][C.SUPPORTED]
     assert C.tally(rows) == "1 supported, 1 not supported, 1 no data"
     # every claim has a sentence for every verdict a rule can give
-    assert {cid for cid, *_ in C.CLAIMS} == set(C.CONCLUSIONS)
+    assert {cid for claims in C.CLAIM_SETS.values() for cid, *_ in claims} == set(C.CONCLUSIONS)
     assert all(set(s) == {C.SUPPORTED, C.NOT_SUPPORTED, C.MIXED} for s in C.CONCLUSIONS.values())

@@ -17,6 +17,31 @@ SUPPORTED, NOT_SUPPORTED, MIXED, NO_DATA = "supported", "not supported", "mixed"
 ROWS = ("clip-wasserstein", "gp-wasserstein", "sn-wasserstein", "sn-hinge")
 SN_ROWS = ("sn-wasserstein", "sn-hinge")
 SHORT = {"clip-wasserstein": "clip", "gp-wasserstein": "GP", "sn-wasserstein": "SN", "sn-hinge": "SN-hinge"}
+# Which rows each rule compares: the clipping row, the GP row, the SN rows and the SN row with the W loss
+# (the one whose cost is compared with GP's). A study file may name them (``roles``); otherwise they are
+# inferred from its rows (``infer_roles``). A rule whose rows a study lacks gives "no data".
+DEFAULT_ROLES: dict[str, Any] = {"clip": "clip-wasserstein", "gp": "gp-wasserstein", "sn": list(SN_ROWS),
+                                 "sn_w": "sn-wasserstein"}
+
+
+def infer_roles(rows: list[dict[str, Any]], declared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Roles from a study's rows (``{"label", "method", "loss"}`` each): clip / gp / sn_w where exactly one
+    row fits, sn = every SN row; ``declared`` (the study file's ``roles``) wins."""
+    def only(match) -> str | None:
+        found = [r["label"] for r in rows if match(r)]
+        return found[0] if len(found) == 1 else None
+
+    roles: dict[str, Any] = {"clip": only(lambda r: r["method"] == "clip"), "gp": only(lambda r: r["method"] == "gp"),
+                             "sn": [r["label"] for r in rows if r["method"] == "sn"],
+                             "sn_w": only(lambda r: r["method"] == "sn" and r["loss"] == "wasserstein")}
+    for role, value in (declared or {}).items():
+        roles[role] = list(value) if role == "sn" and isinstance(value, list) else (
+            [value] if role == "sn" else value)
+    return roles
+
+
+def _roles(ev: dict) -> dict[str, Any]:
+    return ev.get("roles") or DEFAULT_ROLES
 
 # Thresholds of the rules (stated in each rule's text).
 UNDERFIT_GRAD = 0.5        # mean ‖∇D‖ on real data below this: the critic uses under half its Lipschitz budget
@@ -74,18 +99,19 @@ def clip_underfits(ev: dict) -> dict:
     ‖∇D‖ on real data is below 0.5. Supported if both hold on every dataset, not supported if neither
     holds on any dataset, mixed otherwise."""
     verdicts, parts = [], []
+    clip = _roles(ev)["clip"]
     for ds, rows in ev["final"].items():
         q = {k: quality_loss(ds, v) for k, v in rows.items()}
         q = {k: v for k, v in q.items() if v is not None}
-        grad = rows.get("clip-wasserstein", {}).get("grad_norm_real_mean")
-        if "clip-wasserstein" not in q or len(q) < 2 or not _finite(grad):
+        grad = rows.get(clip, {}).get("grad_norm_real_mean")
+        if clip not in q or len(q) < 2 or not _finite(grad):
             verdicts.append(None)
             continue
-        worst = max(q, key=q.get) == "clip-wasserstein"
+        worst = max(q, key=q.get) == clip
         weak = grad < UNDERFIT_GRAD
         verdicts.append(True if worst and weak else False if not (worst or weak) else "half")
         name = "FID" if ds == "mnist" else "W1"
-        parts.append(f"{ds}: clip {name} {_fmt(q['clip-wasserstein'])} ({'worst' if worst else 'not worst'}; "
+        parts.append(f"{ds}: clip {name} {_fmt(q[clip])} ({'worst' if worst else 'not worst'}; "
                      f"best {_fmt(min(q.values()))}), clip ‖∇D‖ on real {_fmt(grad, 2)}")
     return _result(verdicts, parts)
 
@@ -96,19 +122,20 @@ def gp_overcorrects(ev: dict) -> dict:
     (coefficient of variation across the logged diagnostics). Supported if both hold on every dataset,
     not supported if neither holds on any, mixed otherwise."""
     verdicts, parts = [], []
+    gp = _roles(ev)["gp"]
     for ds, rows in ev["final"].items():
         rough = {k: v.get("roughness_loss_g") for k, v in rows.items() if _finite(v.get("roughness_loss_g"))}
         cv = {k: v.get("grad_cv_fake") for k, v in rows.items() if _finite(v.get("grad_cv_fake"))}
-        if "gp-wasserstein" not in rough or "gp-wasserstein" not in cv or len(rough) < 2:
+        if gp not in rough or gp not in cv or len(rough) < 2:
             verdicts.append(None)
             continue
-        a = max(rough, key=rough.get) == "gp-wasserstein"
-        b = max(cv, key=cv.get) == "gp-wasserstein"
+        a = max(rough, key=rough.get) == gp
+        b = max(cv, key=cv.get) == gp
         verdicts.append(True if a and b else False if not (a or b) else "half")
-        parts.append(f"{ds}: loss roughness GP {_fmt(rough['gp-wasserstein'], 2)} vs max other "
-                     f"{_fmt(max(v for k, v in rough.items() if k != 'gp-wasserstein'), 2)}; ‖∇D‖ variation GP "
-                     f"{_fmt(cv['gp-wasserstein'], 2)} vs max other "
-                     f"{_fmt(max((v for k, v in cv.items() if k != 'gp-wasserstein'), default=float('nan')), 2)}")
+        parts.append(f"{ds}: loss roughness GP {_fmt(rough[gp], 2)} vs max other "
+                     f"{_fmt(max(v for k, v in rough.items() if k != gp), 2)}; ‖∇D‖ variation GP "
+                     f"{_fmt(cv[gp], 2)} vs max other "
+                     f"{_fmt(max((v for k, v in cv.items() if k != gp), default=float('nan')), 2)}")
     return _result(verdicts, parts)
 
 
@@ -120,14 +147,14 @@ def sn_stable(ev: dict) -> dict:
     otherwise."""
     verdicts, parts = [], []
     for ds, rows in ev["final"].items():
-        sn = [k for k in SN_ROWS if k in rows]
+        sn = [k for k in _roles(ev)["sn"] if k in rows]
         if not sn:
             verdicts.append(None)
             continue
         diverged = sum(rows[k].get("diverged", 0) for k in sn)
         rough = {k: v.get("roughness_loss_g") for k, v in rows.items() if _finite(v.get("roughness_loss_g"))}
         sn_best = min((rough[k] for k in sn if k in rough), default=float("nan"))
-        others = [v for k, v in rough.items() if k not in SN_ROWS]
+        others = [v for k, v in rough.items() if k not in sn]
         smooth = _finite(sn_best) and bool(others) and sn_best < min(others)
         trend = [ev.get("trend", {}).get(ds, {}).get(k) for k in sn]
         improving = all(_finite(t) and t <= MONOTONE for t in trend)
@@ -146,9 +173,10 @@ def sn_cheaper(ev: dict) -> dict:
     interleaved repeats in one process). Supported if so on every dataset, not supported if GP is
     not costlier on any, mixed otherwise."""
     verdicts, parts = [], []
+    roles = _roles(ev)
     for ds, rows in ev.get("cost", {}).items():
-        gp, sn, clip = (rows.get(k, {}).get("ms_critic_step") for k in ("gp-wasserstein", "sn-wasserstein",
-                                                                         "clip-wasserstein"))
+        gp, sn, clip = (rows.get(k, {}).get("ms_critic_step") if k else None
+                        for k in (roles["gp"], roles["sn_w"], roles["clip"]))
         if not (_finite(gp) and _finite(sn)):
             verdicts.append(None)
             continue
@@ -165,9 +193,10 @@ def sn_lipschitz(ev: dict) -> dict:
     otherwise (e.g. an MLP critic certified, a conv critic whose reshaped-kernel σ underestimates
     the convolution's norm not)."""
     verdicts, parts = [], []
+    sn = _roles(ev)["sn"]
     for ds, rows in ev["final"].items():
-        uppers = [u for k in SN_ROWS for u in rows.get(k, {}).get("lipschitz_upper_values", []) if _finite(u)]
-        lowers = [u for k in SN_ROWS for u in rows.get(k, {}).get("lipschitz_lower_values", []) if _finite(u)]
+        uppers = [u for k in sn for u in rows.get(k, {}).get("lipschitz_upper_values", []) if _finite(u)]
+        lowers = [u for k in sn for u in rows.get(k, {}).get("lipschitz_lower_values", []) if _finite(u)]
         if not uppers:
             verdicts.append(None)
             continue
@@ -224,10 +253,112 @@ CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 
-def verdicts(evidence: dict) -> list[dict[str, str]]:
-    """One row per claim: id, claim, verdict, evidence (one line of numbers), rule, ref (figure id)."""
+# -- the lipschitz study: does an exactly 1-Lipschitz critic help? ---------------------------------
+# ``ev["sn_modes"]``: each SN row's sn_mode and loss, from the study file's rows.
+
+SAME_QUALITY = 1.10        # a mode "reaches" matrix SN's quality when its FID/W1 is at most this times matrix's
+OPERATOR_LIP = 1.05        # operator SN tracks the true norm by power iteration: 1-Lipschitz within this
+
+
+def _mode_rows(ev: dict, mode: str) -> list[str]:
+    return [label for label, m in ev.get("sn_modes", {}).items() if m["mode"] == mode]
+
+
+def _bound_rule(ev: dict, mode: str, limit: float) -> dict:
+    verdicts, parts = [], []
+    labels = _mode_rows(ev, mode)
+    for ds, rows in ev["final"].items():
+        uppers = [u for k in labels for u in rows.get(k, {}).get("lipschitz_upper_values", []) if _finite(u)]
+        if not uppers:
+            verdicts.append(None)
+            continue
+        verdicts.append(max(uppers) <= limit)
+        parts.append(f"{ds}: {mode} SN certified upper bound {_fmt(min(uppers), 4)}–{_fmt(max(uppers), 4)}")
+    return _result(verdicts, parts)
+
+
+def certified_is_1_lipschitz(ev: dict) -> dict:
+    """Per dataset: every final critic of a certified-mode SN row has a certified upper bound (product of
+    each layer's exact operator norm) of at most 1.01. Supported if so on every dataset, not supported
+    on none, mixed otherwise."""
+    return _bound_rule(ev, "certified", CERTIFIED)
+
+
+def operator_is_1_lipschitz(ev: dict) -> dict:
+    """Per dataset: every final critic of an operator-mode SN row has a certified upper bound of at most
+    1.05 (power iteration tracks the true norm, from below, between steps). Supported if so on every
+    dataset, not supported on none, mixed otherwise."""
+    return _bound_rule(ev, "operator", OPERATOR_LIP)
+
+
+def _quality_rule(ev: dict, mode: str) -> dict:
+    verdicts, parts = [], []
+    modes = ev.get("sn_modes", {})
+    for ds, rows in ev["final"].items():
+        for loss in sorted({m["loss"] for m in modes.values()}):
+            pair = {m["mode"]: label for label, m in modes.items() if m["loss"] == loss and label in rows}
+            if mode not in pair or "matrix" not in pair:
+                continue
+            q, base = quality_loss(ds, rows[pair[mode]]), quality_loss(ds, rows[pair["matrix"]])
+            if q is None or base is None or base <= 0:
+                continue
+            verdicts.append(q <= SAME_QUALITY * base)
+            name = "FID" if ds == "mnist" else "W1"
+            parts.append(f"{ds} {loss}: {mode} {name} {_fmt(q)} vs matrix {_fmt(base)} ({q / base:.2f}x)")
+    return _result(verdicts or [None], parts)
+
+
+def certified_reaches_matrix(ev: dict) -> dict:
+    """Per dataset and loss: the certified-mode SN row's final FID (MNIST) / exact W1 (toys), mean over
+    seeds, is at most 1.1x the matrix-mode row's with the same loss, each trained for the same CPU budget
+    (certified SN costs more per step, so it trains fewer steps). Supported if so for every pair, not
+    supported for none, mixed otherwise."""
+    return _quality_rule(ev, "certified")
+
+
+def operator_reaches_matrix(ev: dict) -> dict:
+    """Per dataset and loss: the operator-mode SN row's final FID / exact W1 (mean over seeds) is at most
+    1.1x the matrix-mode row's with the same loss at the same CPU budget. Supported if so for every pair,
+    not supported for none, mixed otherwise."""
+    return _quality_rule(ev, "operator")
+
+
+def certified_cheaper_than_gp(ev: dict) -> dict:
+    """Per dataset: a certified-mode SN critic step (W loss where there is one) costs less than a GP
+    critic step (medians of interleaved repeats in one process). Supported if so on every dataset, not
+    supported on none, mixed otherwise."""
+    verdicts, parts = [], []
+    gp = _roles(ev)["gp"]
+    modes = ev.get("sn_modes", {})
+    certified = sorted(_mode_rows(ev, "certified"), key=lambda k: modes[k]["loss"] != "wasserstein")
+    for ds, rows in ev.get("cost", {}).items():
+        g = rows.get(gp, {}).get("ms_critic_step") if gp else None
+        c = rows.get(certified[0], {}).get("ms_critic_step") if certified else None
+        if not (_finite(g) and _finite(c)):
+            verdicts.append(None)
+            continue
+        verdicts.append(c < g)
+        parts.append(f"{ds}: critic step certified SN {_fmt(c)} ms, GP {_fmt(g)} ms (certified/GP {c / g:.2f})")
+    return _result(verdicts, parts)
+
+
+LIPSCHITZ_CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
+    ("certified_is_1_lipschitz", "Certified SN makes the critic 1-Lipschitz", certified_is_1_lipschitz,
+     "fig-bounds"),
+    ("operator_is_1_lipschitz", "Operator SN keeps the critic 1-Lipschitz within 5%", operator_is_1_lipschitz,
+     "fig-bounds"),
+    ("certified_reaches_matrix", "Exactly 1-Lipschitz SN reaches matrix SN's quality at equal CPU",
+     certified_reaches_matrix, "fig-quality"),
+    ("operator_reaches_matrix", "Operator SN reaches matrix SN's quality at equal CPU", operator_reaches_matrix,
+     "fig-quality"),
+    ("certified_cheaper_than_gp", "Certified SN is cheaper than GP", certified_cheaper_than_gp, "table-cost"),
+)
+CLAIM_SETS = {"write-up": CLAIMS, "lipschitz": LIPSCHITZ_CLAIMS}
+
+def verdicts(evidence: dict, claim_set: str = "write-up") -> list[dict[str, str]]:
+    """One row per claim of ``claim_set``: id, claim, verdict, evidence (one line of numbers), rule, ref."""
     out = []
-    for cid, text, rule, ref in CLAIMS:
+    for cid, text, rule, ref in CLAIM_SETS[claim_set]:
         r = rule(evidence)
         out.append({"id": cid, "claim": text, "verdict": r["verdict"], "evidence": r["evidence"],
                     "rule": " ".join(rule.__doc__.split()), "ref": ref})
@@ -318,3 +449,32 @@ def tally(rows: list[dict[str, str]]) -> str:
     """"2 supported, 3 mixed, 1 not supported" (verdicts that occur, in a fixed order)."""
     counts = [(sum(r["verdict"] == v for r in rows), v) for v in (SUPPORTED, MIXED, NOT_SUPPORTED, NO_DATA)]
     return ", ".join(f"{n} {v}" for n, v in counts if n)
+
+
+CONCLUSIONS.update({
+    "certified_is_1_lipschitz": {
+        SUPPORTED: "Certified spectral normalization made every critic 1-Lipschitz: its certified bound is at "
+                   f"most {CERTIFIED:g} on every dataset.",
+        NOT_SUPPORTED: "Certified spectral normalization did not keep the critics' certified bound at 1.",
+        MIXED: "Certified spectral normalization kept the bound at 1 on some datasets only."},
+    "operator_is_1_lipschitz": {
+        SUPPORTED: f"Operator-mode spectral normalization kept every critic within {OPERATOR_LIP:g} of "
+                   "1-Lipschitz.",
+        NOT_SUPPORTED: "Operator-mode spectral normalization let the critics' true Lipschitz bound drift above "
+                       f"{OPERATOR_LIP:g}: power iteration estimates the norm from below.",
+        MIXED: "Operator-mode spectral normalization stayed near 1-Lipschitz on some datasets only."},
+    "certified_reaches_matrix": {
+        SUPPORTED: "An exactly 1-Lipschitz critic did not cost quality: certified SN came within "
+                   f"{SAME_QUALITY:g}x of matrix SN at the same CPU budget, for every loss and dataset.",
+        NOT_SUPPORTED: "An exactly 1-Lipschitz critic cost quality here: certified SN trailed matrix SN at the "
+                       "same CPU budget for every loss and dataset.",
+        MIXED: "An exactly 1-Lipschitz critic matched matrix SN's quality for some losses or datasets only."},
+    "operator_reaches_matrix": {
+        SUPPORTED: f"Operator SN came within {SAME_QUALITY:g}x of matrix SN's quality at the same CPU budget.",
+        NOT_SUPPORTED: "Operator SN trailed matrix SN's quality at the same CPU budget everywhere.",
+        MIXED: "Operator SN matched matrix SN's quality for some losses or datasets only."},
+    "certified_cheaper_than_gp": {
+        SUPPORTED: "Certified SN's critic step is cheaper than the gradient penalty's on every dataset.",
+        NOT_SUPPORTED: "Certified SN's critic step costs more than the gradient penalty's.",
+        MIXED: "Certified SN's critic step is cheaper than the gradient penalty's on some datasets only."},
+})

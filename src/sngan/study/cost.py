@@ -15,20 +15,22 @@ import torch
 from sngan.train.config import TrainConfig, row_label
 
 
-def measure_cost(configs: list[TrainConfig], repeats: int = 12, steps: int = 3, threads: int = 1) -> dict[str, Any]:
+def measure_cost(configs: list[TrainConfig] | list[tuple[str, TrainConfig]], repeats: int = 12, steps: int = 3,
+                 threads: int = 1) -> dict[str, Any]:
     """``{"datasets": {dataset: {row label: {ms_critic_step, ms_generator_step, ...}}}}`` for each config
-    (one per dataset and row; their schedules do not matter, only the models, batch and constraint)."""
+    (one per dataset and row, given as (label, config) or as a config labelled method-loss; their schedules
+    do not matter, only the models, batch and constraint)."""
     from sngan.train import Trainer
 
     torch.set_num_threads(threads)
     out: dict[str, Any] = {"threads": threads, "repeats": repeats, "steps_per_repeat": steps, "datasets": {}}
-    by_dataset: dict[str, list[TrainConfig]] = {}
-    for cfg in configs:
-        by_dataset.setdefault(cfg.dataset, []).append(cfg)
+    by_dataset: dict[str, list[tuple[str, TrainConfig]]] = {}
+    for item in configs:
+        label, cfg = item if isinstance(item, tuple) else (row_label(item.method, item.loss), item)
+        by_dataset.setdefault(cfg.dataset, []).append((label, cfg))
     with tempfile.TemporaryDirectory() as tmp:
         for dataset, cfgs in by_dataset.items():
-            trainers = {row_label(c.method, c.loss): Trainer(c, Path(tmp) / dataset / row_label(c.method, c.loss),
-                                                             progress=False) for c in cfgs}
+            trainers = {label: Trainer(c, Path(tmp) / dataset / label, progress=False) for label, c in cfgs}
             times: dict[str, dict[str, list[float]]] = {k: {"critic": [], "generator": []} for k in trainers}
             for t in trainers.values():  # warm-up
                 t.critic_step(next(t.sampler))

@@ -13,6 +13,19 @@ from sngan.train.run import Run
 
 COLORS = {"clip-wasserstein": "#8c8c8c", "gp-wasserstein": "#e4572e", "sn-wasserstein": "#2e86ab",
           "sn-hinge": "#29a36a", "none-wasserstein": "#b07aa1"}
+COLORS.update({"sn-matrix-hinge": "#29a36a", "sn-operator-hinge": "#8fbc3a", "sn-certified-hinge": "#0b5d3b",
+               "sn-matrix-w": "#2e86ab", "sn-operator-w": "#7fb3d5", "sn-certified-w": "#1b3f8b"})
+_PALETTE = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e", "#1f77b4", "#2ca02c",
+            "#7f7f7f")
+
+
+def color(label: str) -> str:
+    """A row's colour in every figure: fixed for the shipped studies' rows, else from a palette by its label."""
+    import zlib
+
+    return COLORS.get(label) or _PALETTE[zlib.crc32(label.encode()) % len(_PALETTE)]
+
+
 NAMES = {"clip-wasserstein": "clipping (WGAN)", "gp-wasserstein": "gradient penalty (WGAN-GP)",
          "sn-wasserstein": "spectral norm (W loss)", "sn-hinge": "spectral norm (hinge)"}
 QUALITY = {
@@ -60,7 +73,7 @@ def load_runs(study_dir: Path) -> list[StudyRun]:
     for cfg_file in sorted(Path(study_dir).glob("runs/*/*/seed*/config.json")):
         run = Run(cfg_file.parent)
         cfg = run.config
-        label = f"{cfg.method}-{cfg.loss}" if (cfg.method, cfg.loss) != ("sn", "hinge") else "sn-hinge"
+        label = cfg_file.parent.parent.name  # runs/DATASET/LABEL/seedS: the study file's row label
         runs.append(StudyRun(run.dir, cfg.dataset, label, cfg.seed, cfg.to_dict(), run.status.get("status", "unknown"),
                              run.log, (run.metrics or {}).get("metrics", {})))
     return runs
@@ -175,10 +188,10 @@ def plot_losses(runs: list[StudyRun], dataset: str, path: Path) -> None:
             steps, mean, lo, hi = _series(rs, key)
             if len(steps):
                 k = max(1, len(steps) // 80)
-                ax.fill_between(steps, _smooth(lo, k), _smooth(hi, k), color=COLORS.get(label), alpha=0.2, lw=0)
-                ax.plot(steps, _smooth(mean, k), color=COLORS.get(label), lw=1.1)
+                ax.fill_between(steps, _smooth(lo, k), _smooth(hi, k), color=color(label), alpha=0.2, lw=0)
+                ax.plot(steps, _smooth(mean, k), color=color(label), lw=1.1)
             if i == 0:
-                ax.set_title(NAMES.get(label, label), fontsize=9, color=COLORS.get(label))
+                ax.set_title(NAMES.get(label, label), fontsize=9, color=color(label))
             if j == 0:
                 ax.set_ylabel(title, fontsize=8)
             if i == len(LOSS_PANELS) - 1:
@@ -214,9 +227,9 @@ def plot_quality_curves(runs: list[StudyRun], dataset: str, path: Path) -> None:
                 y = np.asarray([[p.get(key, np.nan) if p.get(key) is not None else np.nan for p in c[:n]]
                                 for c in pts], dtype=float)
                 ax = axes[i][j]
-                ax.plot(x, np.nanmean(y, 0), "o-", ms=3, lw=1.3, color=COLORS.get(label), label=NAMES.get(label, label))
+                ax.plot(x, np.nanmean(y, 0), "o-", ms=3, lw=1.3, color=color(label), label=NAMES.get(label, label))
                 if len(pts) > 1:
-                    ax.fill_between(x, np.nanmin(y, 0), np.nanmax(y, 0), color=COLORS.get(label), alpha=0.18, lw=0)
+                    ax.fill_between(x, np.nanmin(y, 0), np.nanmax(y, 0), color=color(label), alpha=0.18, lw=0)
                 if log:
                     ax.set_yscale("log")
                 ax.set_ylabel(title)

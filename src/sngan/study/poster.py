@@ -132,7 +132,7 @@ def poster_source(s: dict[str, Any], study_dir: Path) -> str:
     toys = [ds for ds in datasets if ds != main_ds]
     toy = (heading(f"{toys[0]}: generated points over the critic")
            + _image(study_dir, f"final_samples_{toys[0]}")) if toys else ""
-    left = (heading("The claims of the write-up, measured") + claims + "\n\n"
+    left = (heading("The claims, measured") + claims + "\n\n"
             + heading(f"{main_ds}: final samples of every method (first seed)")
             + _image(study_dir, f"final_samples_{main_ds}") + "\n\n" + toy)
     right = (heading(f"{main_ds}: quality against CPU seconds") + _image(study_dir, f"quality_{main_ds}") + "\n\n"
@@ -140,7 +140,7 @@ def poster_source(s: dict[str, Any], study_dir: Path) -> str:
              + _image(study_dir, f"losses_{main_ds}"))
     results = _pane(PANES[4], f"#grid(columns: (1.2fr, 1fr), gutter: 14mm, [{left}], [{right}])")
     sentences = C.conclusion(verdicts, measured=False)
-    conclusion = _pane(PANES[5], f"Of the six claims, {esc(C.tally(verdicts))}.\n\n"
+    conclusion = _pane(PANES[5], f"Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}.\n\n"
                                  + "\n".join(f"- {esc(x)}" for x in sentences)
                                  + "\n\n#text(size: 24pt, fill: luma(80))[The write-up (writeup.pdf) gives every "
                                    "rule, number and limitation.]", LIGHT)

@@ -51,9 +51,10 @@ def _cell(cell: dict | None, digits: int = 3) -> str:
     return text
 
 
-def evidence(table: dict, cost: dict | None, trends: dict, tuning: dict) -> dict[str, Any]:
-    """What the claim rules read: final values (means over seeds) per dataset and method, quality
-    trends, per-step cost and the tuning's sensitivity numbers."""
+def evidence(table: dict, cost: dict | None, trends: dict, tuning: dict, study: dict | None = None) -> dict[str, Any]:
+    """What the claim rules read: final values (means over seeds) per dataset and row, quality trends,
+    per-step cost, the tuning's sensitivity numbers, and from the study file (``study``: study.json's
+    "study") which rows each rule compares and each SN row's mode."""
     final: dict[str, Any] = {}
     for ds, rows in table.items():
         for label, row in rows.items():
@@ -61,8 +62,12 @@ def evidence(table: dict, cost: dict | None, trends: dict, tuning: dict) -> dict
             cell["lipschitz_upper_values"] = row["lipschitz_upper"]["values"]
             cell["lipschitz_lower_values"] = row["lipschitz_lower"]["values"]
             final.setdefault(ds, {})[label] = cell
+    rows = (study or {}).get("rows")
+    roles = C.infer_roles(rows, study.get("roles")) if rows else C.DEFAULT_ROLES
+    modes = {r["label"]: {"mode": r.get("set", {}).get("sn_mode", "matrix"), "loss": r["loss"]}
+             for r in rows or [] if r["method"] == "sn"}
     return {"final": final, "trend": trends, "cost": (cost or {}).get("datasets", {}),
-            "tuning": C.tuning_evidence(tuning)}
+            "tuning": C.tuning_evidence(tuning), "roles": roles, "sn_modes": modes}
 
 
 def quality_trends(curves: dict) -> dict[str, dict[str, float]]:
@@ -103,6 +108,9 @@ def build_report(study_dir: str | Path) -> Path:
     if not runs:
         raise UserError(f"{study_dir} holds no study runs (expected runs/DATASET/METHOD-LOSS/seedN/config.json)")
     meta = _read_json(study_dir / "study.json")
+    spec = meta.get("study") or {}
+    order = [r["label"] for r in spec.get("rows", [])]
+    runs.sort(key=lambda r: order.index(r.label) if r.label in order else len(order))  # the study file's order
     cost = _read_json(study_dir / "cost.json") or None
     figdir = study_dir / FIG
     figdir.mkdir(exist_ok=True)
@@ -118,8 +126,8 @@ def build_report(study_dir: str | Path) -> Path:
         F.plot_bounds(table, ds, figdir / f"bounds_{ds}.png")
     theory = _theory(figdir)
     tuning = tuning_results()
-    ev = evidence(table, cost, quality_trends(curves), tuning)
-    verdicts = C.verdicts(ev)
+    ev = evidence(table, cost, quality_trends(curves), tuning, spec)
+    verdicts = C.verdicts(ev, spec.get("claims", "write-up"))
     planned = len(meta.get("runs", [])) or len(runs)
     finished = sum(r.status in ("finished", "diverged") and (r.status == "diverged" or bool(r.metrics)) for r in runs)
     summary = {"claims": verdicts, "progress": {"runs_planned": planned, "runs_done": finished},

@@ -29,31 +29,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sngan.errors import UserError
+from sngan.errors import ConfigError, UserError
 from sngan.files import atomic_write_bytes
-from sngan.train.config import TrainConfig, preset_values, resolve, row_label
+from sngan.study.cluster import EXECUTORS, SlurmOptions
+from sngan.study.runs import along_metrics, run_state  # noqa: F401 (also the runner's API)
+from sngan.study.spec import Row, StudySpec, load_study
+from sngan.train.config import TrainConfig, preset_values, resolve
 
+# The quick study's rows, budgets and schedule, for benchmarks/tune.py (which tunes every method for them);
+# a study itself reads its study file (sngan/study/studies/*.toml, ``sngan.study.spec``).
 ROWS = (("clip", "wasserstein"), ("gp", "wasserstein"), ("sn", "wasserstein"), ("sn", "hinge"))
-STUDY_PRESETS = ("quick", "paper", "tiny")
-DATASETS = {"quick": ("mnist", "ring8"), "paper": ("mnist", "ring8", "grid25"), "tiny": ("mnist", "ring8")}
-# Seeds per method: more where runs are cheap (the toys).
-DEFAULT_SEEDS = {"quick": {"mnist": 2, "ring8": 2}, "paper": {"mnist": 3, "ring8": 5, "grid25": 5},
-                 "tiny": {"mnist": 1, "ring8": 1}}
-# CPU seconds (one thread) of training per run: every method gets the same. None: the train preset's
-# steps. The quick budgets are what benchmarks/tune.py tuned every method for.
-BUDGETS: dict[str, dict[str, float] | None] = {"quick": {"mnist": 150.0, "ring8": 20.0}, "paper": None, "tiny": None}
-TRAIN_PRESET = {"quick": "tuned", "paper": "paper", "tiny": "tiny"}
+BUDGETS: dict[str, dict[str, float]] = {"quick": {"mnist": 150.0, "ring8": 20.0}}
 EVAL_POINTS = 6           # quality measured at this many points along every run (and at its end)
 
-def along_samples(preset: str, dataset: str) -> int:
-    """Samples per evaluation along training (the final evaluation uses the metrics' defaults)."""
-    if preset == "tiny":
+
+def along_samples(study: str, dataset: str) -> int:
+    """Samples per evaluation along training in the quick study (the final evaluation uses the metrics' defaults)."""
+    if study == "tiny":
         return 64
     return 2000 if dataset == "mnist" else 1000
 
@@ -61,60 +59,89 @@ def along_samples(preset: str, dataset: str) -> int:
 @dataclass(frozen=True)
 class RunSpec:
     dataset: str
-    method: str
-    loss: str
+    label: str                # the row's label: runs/DATASET/LABEL/seedS
     seed: int
-    preset: str               # the study preset
-    steps: int | None = None  # from the CPU budget; None: the train preset's
+    study: StudySpec
+    steps: int | None = None  # from the CPU budget; None: the budget's steps or the train preset's
 
     @property
-    def label(self) -> str:
-        return row_label(self.method, self.loss)
+    def row(self) -> Row:
+        return self.study.row(self.label)
+
+    @property
+    def method(self) -> str:
+        return self.row.method
+
+    @property
+    def loss(self) -> str:
+        return self.row.loss
+
+    @property
+    def preset(self) -> str:
+        return self.study.name
 
     @property
     def eval_samples(self) -> int | None:
-        return 200 if self.preset == "tiny" else None  # None: the metrics' defaults (mnist 5000, toy 2500)
+        return self.study.eval_samples_final  # None: the metrics' defaults (mnist 5000, toy 2500)
 
     @property
     def rel_dir(self) -> str:
-        return f"runs/{self.dataset}/{self.method}-{self.loss}/seed{self.seed}"
+        return f"runs/{self.dataset}/{self.label}/seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "label": self.label, "method": self.method, "loss": self.loss,
+                "seed": self.seed, "preset": self.row.preset, "steps": self.steps, "dir": self.rel_dir}
 
     def config(self) -> TrainConfig:
-        """quick: each method's tuned preset; paper: each paper's settings; tiny: a smoke test."""
-        preset_steps = 6 if self.preset == "tiny" else preset_values(TRAIN_PRESET[self.preset], self.method,
-                                                                       self.dataset, self.loss)["steps"]
-        steps = self.steps or preset_steps
-        tiny = self.preset == "tiny"  # a smoke test: fewer evaluation and diagnostic points
-        # ceil: the last of the EVAL_POINTS evaluations falls on the last step (no extra one after it)
-        every = max(1, -(-steps // (3 if tiny else EVAL_POINTS)))
-        overrides: dict[str, Any] = dict(
-            threads=1, steps=steps, eval_every=every, eval_samples=along_samples(self.preset, self.dataset),
-            diag_every=max(1, steps // (2 if tiny else 6)), sample_every=max(1, steps // 3),
-            ckpt_every=max(1, steps // (2 if tiny else 4)))
-        return resolve(self.method, self.dataset, TRAIN_PRESET[self.preset], overrides, loss=self.loss,
-                       seed=self.seed)
+        """The row's train preset and overrides, with the study's steps and measurement schedule."""
+        row, study = self.row, self.study
+        budget_steps = study.budget.get(self.dataset, {}).get("steps")
+        steps = self.steps or (max(1, round(budget_steps * row.budget_scale)) if budget_steps else None)
+        steps = steps or preset_values(row.preset, row.method, self.dataset, row.loss)["steps"]
+        along = study.eval_samples_along.get(self.dataset, 2000 if self.dataset == "mnist" else 1000)
+        overrides: dict[str, Any] = dict(row.overrides)
+        if self.dataset in study.data_dir:
+            overrides["data_dir"] = study.data_dir[self.dataset]
+        # ceil: the last of the eval_points evaluations falls on the last step (no extra one after it)
+        overrides.update(threads=1, steps=steps, eval_every=max(1, -(-steps // study.eval_points)),
+                         eval_samples=along, diag_every=max(1, steps // study.diag_points),
+                         sample_every=max(1, steps // study.sample_points),
+                         ckpt_every=max(1, steps // study.ckpt_points))
+        try:
+            return resolve(row.method, self.dataset, row.preset, overrides, loss=row.loss, seed=self.seed)
+        except ConfigError as e:
+            raise UserError(f"study {study.name}, row {row.label} on {self.dataset}: {e}") from None
 
 
 @dataclass
 class StudyPlan:
-    preset: str
+    spec: StudySpec
     seeds: dict[str, int]
-    datasets: tuple[str, ...]
-    budgets: dict[str, float] | None = None
     runs: list[RunSpec] = field(default_factory=list)
 
+    @property
+    def preset(self) -> str:
+        return self.spec.name
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return self.spec.datasets
+
     def to_dict(self) -> dict:
-        return {"preset": self.preset, "seeds": self.seeds, "datasets": list(self.datasets),
-                "budget_cpu_seconds": self.budgets, "rows": [list(r) for r in ROWS],
-                "runs": [asdict(r) | {"dir": r.rel_dir} for r in self.runs]}
+        budgets = {ds: self.spec.cpu_budget(ds) for ds in self.datasets if self.spec.cpu_budget(ds)}
+        return {"preset": self.spec.name, "study": self.spec.to_dict(), "seeds": self.seeds,
+                "datasets": list(self.datasets), "budget_cpu_seconds": budgets or None,
+                "rows": [r.label for r in self.spec.rows], "runs": [r.to_dict() for r in self.runs]}
 
 
-def seeds_per_dataset(preset: str, seeds: int | None) -> dict[str, int]:
-    if preset not in STUDY_PRESETS:
-        raise UserError(f"unknown study preset {preset!r}; choose one of {', '.join(STUDY_PRESETS)}")
+def as_spec(study: str | Path | StudySpec) -> StudySpec:
+    return study if isinstance(study, StudySpec) else load_study(study)
+
+
+def seeds_per_dataset(spec: StudySpec, seeds: int | None) -> dict[str, int]:
     if seeds is not None and not 1 <= seeds <= 100:
         raise UserError(f"--seeds must be between 1 and 100, got {seeds}")
-    return {ds: seeds or DEFAULT_SEEDS[preset][ds] for ds in DATASETS[preset]}
+    return {ds: seeds or spec.seeds[ds] for ds in spec.datasets}
 
 
 def steps_for_budget(seconds: float, cost_row: dict[str, float], n_critic: int) -> int:
@@ -123,20 +150,21 @@ def steps_for_budget(seconds: float, cost_row: dict[str, float], n_critic: int) 
     return max(1, int(seconds * 1e3 / per_step_ms))
 
 
-def plan(preset: str = "quick", seeds: int | None = None, cost: dict | None = None) -> StudyPlan:
-    """Every run of a study. With a CPU budget (quick), ``cost`` (``measure_cost``'s result) turns each
-    method's budget into its steps; without ``cost`` the runs keep the train preset's steps."""
-    per_ds = seeds_per_dataset(preset, seeds)
-    budgets = BUDGETS[preset]
-    p = StudyPlan(preset, per_ds, DATASETS[preset], budgets)
-    for dataset in p.datasets:
-        for method, loss in ROWS:
+def plan(study: str | Path | StudySpec = "quick", seeds: int | None = None, cost: dict | None = None) -> StudyPlan:
+    """Every run of a study. With a CPU budget, ``cost`` (``measure_cost``'s result) turns each row's budget
+    into its steps; without ``cost`` the runs keep the budget's or the train preset's steps."""
+    spec = as_spec(study)
+    per_ds = seeds_per_dataset(spec, seeds)
+    p = StudyPlan(spec, per_ds)
+    for dataset in spec.datasets:
+        for row in spec.rows:
             steps = None
-            if budgets and cost:
-                n_critic = RunSpec(dataset, method, loss, 0, preset).config().n_critic
-                steps = steps_for_budget(budgets[dataset], cost["datasets"][dataset][row_label(method, loss)], n_critic)
+            seconds = spec.cpu_budget(dataset)
+            if seconds and cost:
+                n_critic = RunSpec(dataset, row.label, 0, spec).config().n_critic
+                steps = steps_for_budget(seconds * row.budget_scale, cost["datasets"][dataset][row.label], n_critic)
             for seed in range(per_ds[dataset]):
-                p.runs.append(RunSpec(dataset, method, loss, seed, preset, steps))
+                p.runs.append(RunSpec(dataset, row.label, seed, spec, steps))
     return p
 
 
@@ -149,28 +177,6 @@ def worker_device(device: str, index: int) -> str:
     if name == "cuda" and torch.cuda.device_count() > 1:
         return f"cuda:{index % torch.cuda.device_count()}"
     return name
-
-
-def run_state(run_dir: Path) -> str:
-    """"done" (trained and evaluated), "trained", "partial", or "new"."""
-    status_file = run_dir / "status.json"
-    if not status_file.exists():
-        return "partial" if (run_dir / "checkpoints").exists() else "new"
-    try:
-        status = json.loads(status_file.read_text())["status"]
-    except (OSError, ValueError, KeyError):
-        return "partial"
-    if status == "finished":
-        return "done" if (run_dir / "metrics.json").exists() else "trained"
-    if status == "diverged":
-        return "done"  # a diverged run is a result too; the report says so
-    return "partial"
-
-
-def along_metrics(dataset: str) -> list[str]:
-    """The metrics measured along training: FID and class coverage (MNIST); modes, high quality and
-    exact W1 and the critic's W1 estimate (toys)."""
-    return ["fid", "class_coverage"] if dataset == "mnist" else ["modes", "wasserstein1", "critic_w1"]
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,7 @@ def cluster_commands(study_dir: Path, p: StudyPlan) -> list[str]:
     return lines
 
 
-def study_cost(study_dir: Path, preset: str, datasets: tuple[str, ...], say: Callable[[str], None]) -> dict:
+def study_cost(study_dir: Path, spec: StudySpec, say: Callable[[str], None]) -> dict:
     """cost.json of the study: measured once (before any run, so nothing else competes for the CPU),
     then read back, so a resumed study plans the same steps."""
     from sngan.study.cost import measure_cost
@@ -258,12 +264,15 @@ def study_cost(study_dir: Path, preset: str, datasets: tuple[str, ...], say: Cal
     path = study_dir / "cost.json"
     if path.exists():
         try:
-            return json.loads(path.read_text())
-        except ValueError:
+            cost = json.loads(path.read_text())
+            if all(r.label in cost["datasets"].get(ds, {}) for ds in spec.datasets for r in spec.rows):
+                return cost
+            say(f"{path} lacks some of the study's rows: measuring the cost again")
+        except (ValueError, KeyError, TypeError):
             say(f"{path} is not valid JSON: measuring the cost again")
-    say("measuring the per-step cost of each method (one process, interleaved repeats)...")
-    cost = measure_cost([RunSpec(ds, m, lo, 0, preset).config() for ds in datasets for m, lo in ROWS],
-                        repeats=5 if preset == "tiny" else 8)
+    say("measuring the per-step cost of each row (one process, interleaved repeats)...")
+    cost = measure_cost([(r.label, RunSpec(ds, r.label, 0, spec).config()) for ds in spec.datasets for r in spec.rows],
+                        repeats=5 if spec.name == "tiny" else 8)
     atomic_write_bytes(path, json.dumps(cost, indent=1).encode())
     return cost
 
@@ -308,49 +317,63 @@ class _Reporter:
             self.built += 1
 
 
-def run_study(study_dir: str | Path, preset: str = "quick", seeds: int | None = None, jobs: int | None = None,
-              progress: bool | None = None, live_report: bool = True, tensorboard: bool = False,
-              device: str = "auto") -> StudyPlan:
-    """Run (or continue) every run of the study; at most ``jobs`` worker processes at a time. With
-    ``live_report`` the report is rebuilt as runs finish, so it can be read while the rest train;
-    ``tensorboard``: every run also writes TensorBoard event files (``tensorboard --logdir STUDY/runs``)."""
+def run_study(study_dir: str | Path, study: str | Path | StudySpec = "quick", seeds: int | None = None,
+              jobs: int | None = None, progress: bool | None = None, live_report: bool = True,
+              tensorboard: bool = False, device: str = "auto", executor: str = "local",
+              slurm: SlurmOptions | None = None, wait: bool = True) -> StudyPlan:
+    """Run (or continue) every run of ``study`` (a shipped study's name, a study file or a StudySpec); at
+    most ``jobs`` runs at a time. ``executor``: "local" (worker processes, the default), "submitit-local" or
+    "slurm" (one submitit job per run; ``wait=False`` submits and returns). With ``live_report`` the report
+    is rebuilt as runs finish, so it can be read while the rest train; ``tensorboard``: every run also
+    writes TensorBoard event files (``tensorboard --logdir STUDY/runs``)."""
     from sngan.train.lock import DirectoryLock
 
     study_dir = Path(study_dir)
-    per_ds = seeds_per_dataset(preset, seeds)
+    spec = as_spec(study)
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor {executor}: choose one of {', '.join(EXECUTORS)}")
+    per_ds = seeds_per_dataset(spec, seeds)
     with DirectoryLock(study_dir, "sngan study", kind="study"):  # one study process per directory
-        return _run_study(study_dir, preset, seeds, per_ds, jobs, progress, live_report, tensorboard, device)
+        return _run_study(study_dir, spec, seeds, per_ds, jobs, progress, live_report, tensorboard, device,
+                          executor, slurm or SlurmOptions(), wait)
 
 
-def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str, int], jobs: int | None,
-               progress: bool | None, live_report: bool, tensorboard: bool = False,
-               device: str = "auto") -> StudyPlan:
+def _run_study(study_dir: Path, spec: StudySpec, seeds: int | None, per_ds: dict[str, int], jobs: int | None,
+               progress: bool | None, live_report: bool, tensorboard: bool, device: str, executor: str,
+               slurm: SlurmOptions, wait: bool) -> StudyPlan:
     meta_file = study_dir / "study.json"
     if meta_file.exists():
         try:
             old = json.loads(meta_file.read_text())
         except ValueError:
             old = {}
-        if (old.get("preset"), old.get("seeds")) != (preset, per_ds):
+        if (old.get("preset"), old.get("seeds")) != (spec.name, per_ds):
             raise UserError(f"{study_dir} holds a study with preset {old.get('preset')} and seeds {old.get('seeds')}; "
                             f"use another --out or the same settings")
+        old_rows = (old.get("study") or {}).get("rows")
+        if old_rows is not None and old_rows != [r.to_dict() for r in spec.rows]:
+            raise UserError(f"{study_dir} holds study {spec.name} with other rows than its file has now; use "
+                            "another --out")
     show = (sys.stderr.isatty()) if progress is None else progress
 
     def say(text: str) -> None:
         if show:
             print(text, file=sys.stderr, flush=True)
 
-    cost = study_cost(study_dir, preset, DATASETS[preset], say)
-    p = plan(preset, seeds, cost)
+    cost = study_cost(study_dir, spec, say)
+    p = plan(spec, seeds, cost)
     from sngan.provenance import host, source
 
-    meta = p.to_dict() | {"host": host(), "source": source()}  # where and with what code it ran
+    meta = p.to_dict() | {"host": host(), "source": source(), "executor": executor}  # where and with what code
     atomic_write_bytes(meta_file, json.dumps(meta, indent=1).encode())
+    atomic_write_bytes(study_dir / "study.toml", spec.source.encode())  # the study file, as it ran
 
     parallel = max(1, min(jobs or os.cpu_count() or 1, os.cpu_count() or 1))
+    if executor == "slurm":
+        parallel = jobs or len(p.runs)
     # In plan order: MNIST first, so the longest runs start early and the toys fill the end.
     todo = [s for s in p.runs if run_state(study_dir / s.rel_dir) != "done"]
-    reporter = _Reporter(study_dir, live_report)
+    reporter = _Reporter(study_dir, live_report and wait)
     if len(todo) < len(p.runs):
         reporter.request()
     if tensorboard:
@@ -361,11 +384,17 @@ def _run_study(study_dir: Path, preset: str, seeds: int | None, per_ds: dict[str
                 dataclasses.replace(s.config(), tensorboard=tensorboard, device=worker_device(device, i)),
                 s.eval_samples, f"{s.dataset}-{s.label}-seed{s.seed}") for i, s in enumerate(todo)]
     try:
-        failures = run_jobs(work, parallel, study_dir / "logs", "study runs", show, lambda job: reporter.request(),
-                            total=len(p.runs), status=reporter.status)
+        if executor == "local":
+            failures = run_jobs(work, parallel, study_dir / "logs", "study runs", show,
+                                lambda job: reporter.request(), total=len(p.runs), status=reporter.status)
+        else:
+            from sngan.study.cluster import run_jobs_submitit
+
+            failures = run_jobs_submitit(work, executor, study_dir, slurm, parallel, show, total=len(p.runs),
+                                         wait=wait, on_done=lambda job: reporter.request())
     except KeyboardInterrupt:
         reporter.stop()
-        again = f"sngan study --preset {preset}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}"
+        again = f"sngan study {spec.name}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}"
         raise UserError(f"study interrupted; finished runs are kept and partial ones resume: {again}") from None
     reporter.stop()
     if failures:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sngan.errors import TrainingDiverged, UserError
-from sngan.study.runner import along_metrics, run_state
+from sngan.study.runs import along_metrics, run_state
 from sngan.train import Trainer
 from sngan.train.config import TrainConfig, from_dict
 

@@ -1,0 +1,174 @@
+"""Study files: the schema, its refusals, custom rows end to end (locally and through submitit), and the
+claims' "no data" when a study lacks the rows a rule compares."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sngan.errors import UserError
+from sngan.study import claims as C
+from sngan.study.runner import plan, run_study
+from sngan.study.spec import load_study, shipped
+
+CUSTOM = """
+name = "modes"
+description = "matrix vs operator SN and GP with another lambda, on ring8"
+datasets = ["ring8"]
+eval_points = 2
+diag_points = 2
+ckpt_points = 2
+eval_samples = { along = 64, final = 200 }
+
+[seeds]
+ring8 = 1
+
+[budget]
+ring8 = { steps = 4 }
+
+[[rows]]
+label = "sn-matrix"
+method = "sn"
+loss = "hinge"
+preset = "tiny"
+
+[[rows]]
+label = "sn-operator"
+method = "sn"
+loss = "hinge"
+preset = "tiny"
+set = { sn_mode = "operator", n_power_iterations = 2 }
+
+[[rows]]
+label = "gp-lambda3"
+method = "gp"
+preset = "tiny"
+set = { gp_weight = 3.0 }
+"""
+
+
+def test_shipped_studies_load_and_quick_is_make_runs_study():
+    assert {"quick", "paper", "tiny", "lipschitz"} <= set(shipped())
+    for name in shipped():
+        spec = load_study(name)
+        assert spec.name == name and spec.description and spec.rows
+    quick = load_study("quick")
+    assert [r.label for r in quick.rows] == ["clip-wasserstein", "gp-wasserstein", "sn-wasserstein", "sn-hinge"]
+    assert quick.budget == {"mnist": {"cpu_seconds": 150.0}, "ring8": {"cpu_seconds": 20.0}}
+    assert quick.seeds == {"mnist": 2, "ring8": 2} and quick.eval_points == 6
+    modes = {r.label: dict(r.overrides).get("sn_mode", "matrix") for r in load_study("lipschitz").rows}
+    assert sorted(modes.values()).count("certified") == 2 and sorted(modes.values()).count("operator") == 2
+
+
+def test_a_study_file_sets_any_key_per_row(tmp_path):
+    path = tmp_path / "modes.toml"
+    path.write_text(CUSTOM)
+    p = plan(path)
+    by_label = {r.label: r.config() for r in p.runs}
+    assert [r.rel_dir for r in p.runs] == ["runs/ring8/sn-matrix/seed0", "runs/ring8/sn-operator/seed0",
+                                           "runs/ring8/gp-lambda3/seed0"]
+    assert by_label["sn-matrix"].sn_mode == "matrix" and by_label["sn-operator"].sn_mode == "operator"
+    assert by_label["sn-operator"].n_power_iterations == 2 and by_label["gp-lambda3"].gp_weight == 3.0
+    assert all(c.steps == 4 and c.eval_every == 2 and c.eval_samples == 64 for c in by_label.values())
+    assert p.to_dict()["study"]["rows"][1]["set"] == {"sn_mode": "operator", "n_power_iterations": 2}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("eval_points = 2", "eval_points = 2\nepochs = 3"), r"epochs: unknown key.*\(line 6\)"),
+    (('method = "gp"', 'method = "gp"\nlr = 1'), r"rows\[2\]\.lr: unknown key"),
+    (('method = "gp"', 'method = "wgan"'), r"rows\[2\]\.method: expected one of clip, gp, sn, none"),
+    (("gp_weight = 3.0", "gp_wieght = 3.0"), r"rows\[2\]\.set\.gp_wieght: unknown config key .*did you mean gp_weight"),
+    (("gp_weight = 3.0", "steps = 9"), r"rows\[2\]\.set\.steps: is set by the study"),
+    (('label = "gp-lambda3"', 'label = "sn-matrix"'), r"rows\.label: label 'sn-matrix' is used twice"),
+    (("ring8 = { steps = 4 }", "ring8 = { minutes = 4 }"), r"budget\.ring8: expected \{ cpu_seconds = S \}"),
+    (('datasets = ["ring8"]', 'datasets = ["ring9"]'), r"datasets: unknown dataset 'ring9'"),
+    (("[seeds]", "[seeds\n"), r"not valid TOML: .*line 10"),
+])
+def test_a_wrong_study_file_is_one_error_naming_file_key_and_line(tmp_path, edit, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(CUSTOM.replace(*edit, 1))
+    with pytest.raises(UserError, match=message) as err:
+        load_study(path)
+    assert str(err.value).startswith(f"study file {path}: ") and "\n" not in str(err.value)
+
+
+def test_cli_refuses_a_wrong_file_before_starting_anything(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(CUSTOM.replace("[seeds]", 'roles = { clip = "nope" }\n\n[seeds]'))
+    out = tmp_path / "study"
+    res = subprocess.run([sys.executable, "-m", "sngan", "study", str(path), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and not out.exists()
+    assert res.stderr.strip().splitlines() == [
+        f"sngan: error: study file {path}: roles.clip: 'nope' is not a row label (line 10)"]
+    listed = subprocess.run([sys.executable, "-m", "sngan", "study", "--list"], capture_output=True, text=True)
+    assert listed.returncode == 0 and any(line.startswith("lipschitz ") for line in listed.stdout.splitlines())
+
+
+@pytest.mark.parametrize("executor", ["local", "submitit-local"])
+def test_a_custom_study_runs_and_its_labels_reach_summary_report_and_writeup(tmp_path, executor):
+    from pypdf import PdfReader
+
+    from sngan.study.report import build_report
+
+    path = tmp_path / "modes.toml"
+    path.write_text(CUSTOM)
+    out = tmp_path / "study"
+    run_study(out, path, jobs=2, progress=False, live_report=False, executor=executor)
+    report = build_report(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["quality"]["ring8"]) == ["gp-lambda3", "sn-matrix", "sn-operator"] or \
+        set(summary["quality"]["ring8"]) == {"gp-lambda3", "sn-matrix", "sn-operator"}
+    assert summary["progress"] == {"runs_planned": 3, "runs_done": 3}
+    configs = {r["label"]: json.loads((out / r["dir"] / "config.json").read_text()) for r in summary["runs"]}
+    assert configs["sn-operator"]["sn_mode"] == "operator" and configs["gp-lambda3"]["gp_weight"] == 3.0
+    assert (out / "study.toml").read_text() == CUSTOM
+    page = report.read_text()
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(out / "writeup.pdf").pages).split())
+    for label in ("gp-lambda3", "sn-matrix", "sn-operator"):
+        assert label in page and label in text
+    # the study has no clipping row: that claim has no data, never a crash or a wrong verdict
+    verdicts = {c["id"]: c["verdict"] for c in summary["claims"]}
+    assert verdicts["clip_underfits"] == C.NO_DATA
+    if executor == "submitit-local":
+        assert list((out / "submitit").glob("*_result.pkl"))  # the jobs ran through submitit
+
+
+def test_claims_without_the_rows_a_rule_needs_say_no_data():
+    rows = [{"label": "sn-a", "method": "sn", "loss": "hinge"}, {"label": "sn-b", "method": "sn", "loss": "hinge"}]
+    roles = C.infer_roles(rows)
+    assert roles == {"clip": None, "gp": None, "sn": ["sn-a", "sn-b"], "sn_w": None}
+    final = {"mnist": {k: {"fid": 10.0, "grad_norm_real_mean": 0.2, "roughness_loss_g": 0.3, "grad_cv_fake": 0.1,
+                           "diverged": 0, "lipschitz_upper_values": [0.99], "lipschitz_lower_values": [0.5]}
+                       for k in ("sn-a", "sn-b")}}
+    ev = {"final": final, "trend": {"mnist": {"sn-a": -0.9, "sn-b": -0.8}},
+          "cost": {"mnist": {k: {"ms_critic_step": 3.0} for k in ("sn-a", "sn-b")}}, "tuning": {}, "roles": roles}
+    got = {v["id"]: v["verdict"] for v in C.verdicts(ev)}
+    assert got["clip_underfits"] == got["gp_overcorrects"] == got["sn_cheaper"] == C.NO_DATA
+    assert got["sn_lipschitz"] == C.SUPPORTED  # the rows it needs are there: a verdict, not "no data"
+    # declared roles win over inference
+    assert C.infer_roles(rows, {"sn_w": "sn-b"})["sn_w"] == "sn-b"
+
+
+def test_lipschitz_claims_compare_each_mode_with_matrix_at_the_same_loss():
+    modes = {"m-h": ("matrix", "hinge"), "o-h": ("operator", "hinge"), "c-h": ("certified", "hinge"),
+             "m-w": ("matrix", "wasserstein"), "c-w": ("certified", "wasserstein")}
+    fid = {"m-h": 20.0, "o-h": 21.0, "c-h": 30.0, "m-w": 100.0, "c-w": 105.0}
+    upper = {"m-h": 80.0, "o-h": 1.2, "c-h": 1.0, "m-w": 90.0, "c-w": 0.999}
+    final = {"mnist": {k: {"fid": fid[k], "lipschitz_upper_values": [upper[k]]} for k in modes}
+             | {"gp": {"fid": 50.0, "lipschitz_upper_values": [9.0]}}}
+    ev = {"final": final, "cost": {"mnist": {"gp": {"ms_critic_step": 6.0}, "c-w": {"ms_critic_step": 4.5},
+                                             "c-h": {"ms_critic_step": 4.4}}},
+          "roles": {"gp": "gp", "sn": list(modes), "clip": None, "sn_w": "m-w"},
+          "sn_modes": {k: {"mode": m, "loss": lo} for k, (m, lo) in modes.items()}}
+    got = {v["id"]: v for v in C.verdicts(ev, "lipschitz")}
+    assert got["certified_is_1_lipschitz"]["verdict"] == C.SUPPORTED  # 1.0 and 0.999 <= 1.01
+    assert got["operator_is_1_lipschitz"]["verdict"] == C.NOT_SUPPORTED  # 1.2 > 1.05
+    # certified hinge 30 vs 20 (1.5x: no), certified W 105 vs 100 (1.05x: yes) -> mixed
+    assert got["certified_reaches_matrix"]["verdict"] == C.MIXED
+    assert "mnist hinge: certified FID 30 vs matrix 20 (1.50x)" in got["certified_reaches_matrix"]["evidence"]
+    assert got["operator_reaches_matrix"]["verdict"] == C.SUPPORTED  # hinge 21 vs 20; no operator W row
+    assert got["certified_cheaper_than_gp"]["verdict"] == C.SUPPORTED  # the W-loss certified row: 4.5 < 6
+    assert "certified/GP 0.75" in got["certified_cheaper_than_gp"]["evidence"]
+    assert all(C.conclusion([v]) for v in got.values())
