@@ -106,7 +106,9 @@ def test_cli_refuses_a_wrong_file_before_starting_anything(tmp_path):
     assert listed.returncode == 0 and any(line.startswith("lipschitz ") for line in listed.stdout.splitlines())
 
 
-@pytest.mark.parametrize("executor", ["local", "submitit-local"])
+# make test runs the submitit-local path; the local executor runs every study (the tiny study fixture), so its
+# variant of this test is in make test-slow.
+@pytest.mark.parametrize("executor", [pytest.param("local", marks=pytest.mark.slow), "submitit-local"])
 def test_a_custom_study_runs_and_its_labels_reach_summary_report_and_writeup(tmp_path, executor):
     from pypdf import PdfReader
 

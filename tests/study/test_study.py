@@ -83,7 +83,7 @@ def test_partial_run_is_resumed(tiny_study, tmp_path):
     (run / "metrics.json").unlink()
     (run / "status.json").write_text(json.dumps({"status": "interrupted", "step": 3}))
     assert run_state(run) == "partial"
-    run_study(study, "tiny", seeds=1, jobs=1, progress=False, device=device)
+    run_study(study, "tiny", seeds=1, jobs=1, progress=False, live_report=False, device=device)
     assert run_state(run) == "done"
 
 

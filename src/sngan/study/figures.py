@@ -47,11 +47,12 @@ def _plt():
     return plt
 
 
-def _save(fig, path, dpi: int) -> None:
-    """A line plot: PNG for the HTML report and, beside it, SVG (vector) for the write-up and poster."""
+def _save(fig, path, dpi: int, vector: bool = True) -> None:
+    """A line plot: PNG for the HTML report and (``vector``: the write-up and poster show it) SVG beside it."""
     path = Path(path)
     fig.savefig(path, dpi=dpi)
-    fig.savefig(path.with_suffix(".svg"))
+    if vector:
+        fig.savefig(path.with_suffix(".svg"))
 
 
 @dataclass
@@ -322,7 +323,7 @@ def plot_sigma(runs: list[StudyRun], dataset: str, path: Path) -> None:
     axes[0][0].set_ylabel("σ (solid: operator, dashed: reshaped kernel)")
     axes[0][0].legend(fontsize=6, frameon=False)
     fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.15, wspace=0.3)
-    _save(fig, path, dpi=110)
+    _save(fig, path, dpi=110, vector=False)
     plt.close(fig)
 
 
@@ -345,7 +346,7 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{dataset}: lower ≤ Lip(D) ≤ upper (1 = the WGAN target)")
     fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.22)
-    _save(fig, path, dpi=110)
+    _save(fig, path, dpi=110, vector=False)
     plt.close(fig)
 
 
