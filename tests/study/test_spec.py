@@ -174,3 +174,36 @@ def test_lipschitz_claims_compare_each_mode_with_matrix_at_the_same_loss():
     assert got["certified_cheaper_than_gp"]["verdict"] == C.SUPPORTED  # the W-loss certified row: 4.5 < 6
     assert "certified/GP 0.75" in got["certified_cheaper_than_gp"]["evidence"]
     assert all(C.conclusion([v]) for v in got.values())
+
+
+def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
+    # the tiny study's rows as if clipping and GP had trained at 1x and the SN rows at 2x the budget
+    import shutil
+
+    from sngan.study import figures as F
+    from sngan.study.report import claims_by_budget
+    from sngan.study.writeup import build_writeup
+
+    out, _, _ = tiny_study
+    summary = json.loads((out / "summary.json").read_text())
+    scale = {"clip-wasserstein": 1, "gp-wasserstein": 1, "sn-wasserstein": 2, "sn-hinge": 2}
+    rows = [{"label": k, "method": k.split("-")[0], "loss": "hinge" if k == "sn-hinge" else "wasserstein",
+             "budget_scale": v} for k, v in scale.items()]
+    got = claims_by_budget({"rows": rows}, summary["quality"], summary["cost"],
+                           summary["evidence"]["trend"], {})
+    assert list(got) == ["1x", "2x"] and all(len(v) == 6 for v in got.values())
+    v1, v2 = ({c["id"]: c["verdict"] for c in got[b]} for b in ("1x", "2x"))
+    assert v1["sn_lipschitz"] == v1["sn_stable"] == C.NO_DATA and v1["clip_underfits"] != C.NO_DATA
+    assert v2["clip_underfits"] == v2["gp_overcorrects"] == C.NO_DATA and v2["sn_lipschitz"] != C.NO_DATA
+    assert claims_by_budget({"rows": [r | {"budget_scale": 1} for r in rows]}, summary["quality"], None, {}, {}) == {}
+    F.plot_budget(summary["quality"], rows, "mnist", tmp_path / "budget_mnist.png")
+    assert (tmp_path / "budget_mnist.png").exists() and (tmp_path / "budget_mnist.svg").exists()
+    study = tmp_path / "s"
+    shutil.copytree(out, study)
+    summary["claims_by_budget"] = got
+    (study / "summary.json").write_text(json.dumps(summary))
+    build_writeup(study)
+    from pypdf import PdfReader
+
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(study / "writeup.pdf").pages).split())
+    assert "The claims at each budget" in text and "budget 1x budget 2x" in text

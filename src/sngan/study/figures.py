@@ -350,6 +350,38 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path) -> None:
+    """Final FID (MNIST) / exact W1 (toys) against each row's budget multiple, one line per method-loss
+    (rows that repeat a setting at several budgets), every seed a dot, the mean a line."""
+    from sngan.train.config import row_label
+
+    plt = _plt()
+    key = "fid" if dataset == "mnist" else "w1_exact"
+    lines: dict[str, list[tuple[float, list[float]]]] = {}
+    for r in rows:
+        cell = table.get(dataset, {}).get(r["label"], {}).get(key) or {}
+        if cell.get("values"):
+            lines.setdefault(row_label(r["method"], r["loss"]), []).append((r.get("budget_scale", 1.0), cell["values"]))
+    if not lines:
+        return
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name, pts in lines.items():
+        pts.sort()
+        ax.plot([x for x, _ in pts], [float(np.mean(v)) for _, v in pts], "o-", color=color(name),
+                label=NAMES.get(name, name))
+        for x, v in pts:
+            ax.scatter([x] * len(v), v, s=10, color=color(name), alpha=0.5)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("budget (multiple of the quick study's CPU budget)")
+    ax.set_ylabel("final FID" if dataset == "mnist" else "final exact W1")
+    ax.set_title(f"{dataset}: does the ranking hold as training grows?", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    _save(fig, path, dpi=110)
+    plt.close(fig)
+
+
 def plot_theory(path_prefix: Path) -> dict[str, Any]:
     from sngan.study import theory
 

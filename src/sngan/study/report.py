@@ -126,11 +126,18 @@ def build_report(study_dir: str | Path) -> Path:
         F.plot_bounds(table, ds, figdir / f"bounds_{ds}.png")
     theory = _theory(figdir)
     tuning = tuning_results()
-    ev = evidence(table, cost, quality_trends(curves), tuning, spec)
+    trends = quality_trends(curves)
+    ev = evidence(table, cost, trends, tuning, spec)
     verdicts = C.verdicts(ev, spec.get("claims", "write-up"))
+    by_budget = claims_by_budget(spec, table, cost, trends, tuning)
+    if by_budget:  # the main verdicts are those of the largest budget; every budget's are in the summary
+        verdicts = by_budget[max(by_budget, key=lambda k: float(k.rstrip("x")))]
+        for ds in datasets:
+            F.plot_budget(table, spec["rows"], ds, figdir / f"budget_{ds}.png")
     planned = len(meta.get("runs", [])) or len(runs)
     finished = sum(r.status in ("finished", "diverged") and (r.status == "diverged" or bool(r.metrics)) for r in runs)
-    summary = {"claims": verdicts, "progress": {"runs_planned": planned, "runs_done": finished},
+    summary = {"claims": verdicts, "claims_by_budget": by_budget,
+               "progress": {"runs_planned": planned, "runs_done": finished},
                "study": meta, "quality": table, "curves": curves, "cost": cost, "evidence": ev,
                "tuning": {"budget_cpu_seconds": tuning.get("budget_cpu_seconds"), "best": tuning.get("best")},
                "theory": theory, "setup": setup(runs), "layer_sigma": layer_sigma(runs),
@@ -140,11 +147,36 @@ def build_report(study_dir: str | Path) -> Path:
     text = json.dumps(json_safe(summary), indent=1, default=str, allow_nan=False)  # strict JSON: NaN -> null
     atomic_write_bytes(study_dir / "summary.json", text.encode())
     atomic_write_bytes(study_dir / "summary.csv", _csv(table, cost).encode())
-    page = _html(study_dir, meta, runs, table, cost, verdicts, datasets, tuning, (finished, planned))
+    page = _html(study_dir, meta, runs, table, cost, verdicts, datasets, tuning, (finished, planned), by_budget)
     atomic_write_bytes(study_dir / "report.html", page.encode())
     build_writeup(study_dir)
     build_poster(study_dir)
     return study_dir / "report.html"
+
+
+def claims_by_budget(spec: dict, table: dict, cost: dict | None, trends: dict, tuning: dict
+                     ) -> dict[str, list[dict[str, str]]]:
+    """A study whose rows train the same settings at several budgets (``budget_scale``): the claims once
+    per budget, each over that budget's rows under their method-loss names. Empty for other studies."""
+    from sngan.train.config import row_label
+
+    rows = spec.get("rows", [])
+    scales = sorted({r.get("budget_scale", 1.0) for r in rows})
+    if len(scales) < 2:
+        return {}
+    out = {}
+    for scale in scales:
+        names = {r["label"]: row_label(r["method"], r["loss"]) for r in rows if r.get("budget_scale", 1.0) == scale}
+
+        def keep(by_label: dict, names: dict = names) -> dict:
+            return {names[k]: v for k, v in by_label.items() if k in names}
+
+        sub_rows = [r | {"label": names[r["label"]]} for r in rows if r["label"] in names]
+        sub_cost = {"datasets": {ds: keep(v) for ds, v in (cost or {}).get("datasets", {}).items()}}
+        ev = evidence({ds: keep(v) for ds, v in table.items()}, sub_cost,
+                      {ds: keep(v) for ds, v in trends.items()}, tuning, {"rows": sub_rows})
+        out[f"{scale:g}x"] = C.verdicts(ev, spec.get("claims", "write-up"))
+    return out
 
 
 def layer_sigma(runs: list[F.StudyRun]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -263,7 +295,8 @@ def _claims_html(verdicts: list[dict]) -> str:
                        rows, raw=True)
 
 
-def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tuning, progress) -> str:
+def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tuning, progress,
+          by_budget: dict | None = None) -> str:
     fig = study_dir / FIG
     done, planned = progress
     budget = meta.get("budget_cpu_seconds") or {}
@@ -280,6 +313,7 @@ def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tu
     parts.append("<h2 id=claims-h>The write-up's claims, measured</h2>" + _claims_html(verdicts)
                  + "<p class=note>Verdicts come from the stated rules (sngan/study/claims.py) applied to the numbers "
                    "of this study and of the committed equal-effort tuning; nothing is written by hand.</p>")
+    parts.append(_budget_html(fig, by_budget, datasets))
     parts.append("<h2 id=fig-quality>1. Quality against CPU seconds and generator steps</h2>")
     for ds in datasets:
         parts.append(_figure(fig, f"quality_{ds}.png", f"fig-quality-{ds}",
@@ -352,6 +386,29 @@ def _html(study_dir: Path, meta: dict, runs, table, cost, verdicts, datasets, tu
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<title>{html.escape(TITLE)}: study report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _budget_html(fig: Path, by_budget: dict | None, datasets: list[str]) -> str:
+    """The claims at each budget (a study whose rows repeat at several budgets) and final quality against budget."""
+    if not by_budget:
+        return ""
+    budgets = list(by_budget)
+    first = by_budget[budgets[0]]
+    rows = []
+    for i, claim in enumerate(first):
+        cells = [html.escape(claim["claim"])]
+        for b in budgets:
+            v = by_budget[b][i]["verdict"]
+            cells.append(f'<b style="color:{VERDICT_COLORS[v]}" title="{html.escape(by_budget[b][i]["evidence"])}">'
+                         f"{html.escape(v)}</b>")
+        rows.append(cells)
+    figures = "".join(_figure(fig, f"budget_{ds}.png", f"fig-budget-{ds}",
+                              f"{ds}: final quality of every method against its training budget (every seed).")
+                      for ds in datasets)
+    return ("<h2 id=claims-budget>The claims at each budget</h2>"
+            + _table_html("claims-by-budget", ["claim"] + [f"budget {b}" for b in budgets], rows, raw=True)
+            + "<p class=note>The table above (and summary.json's \"claims\") gives the largest budget's verdicts; "
+              "hover a verdict for its evidence.</p>" + figures)
 
 
 def _tuning_html(tuning: dict) -> str:

@@ -271,8 +271,17 @@ def study_cost(study_dir: Path, spec: StudySpec, say: Callable[[str], None]) -> 
         except (ValueError, KeyError, TypeError):
             say(f"{path} is not valid JSON: measuring the cost again")
     say("measuring the per-step cost of each row (one process, interleaved repeats)...")
-    cost = measure_cost([(r.label, RunSpec(ds, r.label, 0, spec).config()) for ds in spec.datasets for r in spec.rows],
-                        repeats=5 if spec.name == "tiny" else 8)
+    # rows that train the same setting (at other budgets) are measured once
+    first: dict[tuple[str, str], str] = {}
+    same: dict[tuple[str, str], str] = {}
+    for ds in spec.datasets:
+        for r in spec.rows:
+            key = (ds, RunSpec(ds, r.label, 0, spec).config().to_json())
+            same[(ds, r.label)] = first.setdefault(key, r.label)
+    measured = [(label, RunSpec(ds, label, 0, spec).config()) for (ds, _), label in first.items()]
+    cost = measure_cost(measured, repeats=5 if spec.name == "tiny" else 8)
+    for (ds, label), source in same.items():
+        cost["datasets"][ds][label] = cost["datasets"][ds][source]
     atomic_write_bytes(path, json.dumps(cost, indent=1).encode())
     return cost
 

@@ -410,7 +410,7 @@ def _experiments(s: dict, d: Path) -> str:
     return "".join(out)
 
 
-def _claims(s: dict) -> str:
+def _claims(s: dict, d: Path) -> str:
     rows, items = [], []
     for v in s.get("claims", []):
         verdict = f"#text(fill: {VERDICT_COLORS.get(v['verdict'], 'black')}, weight: \"bold\")[{esc(v['verdict'])}]"
@@ -430,7 +430,28 @@ def _claims(s: dict) -> str:
             "equal-effort search); no verdict is written by hand. @tab-verdicts lists the verdicts; below it "
             "each claim has its measured evidence and its rule.\n\n"
             + _table_figure(["claim", "verdict"], rows, "The claims and their verdicts.", "tab-verdicts")
-            + "\n".join(items) + "\n\n")
+            + "\n".join(items) + "\n\n" + _claims_by_budget(s, d))
+
+
+def _claims_by_budget(s: dict, d: Path) -> str:
+    """A study of the same rows at several budgets: each claim's verdict at each budget, and quality against budget."""
+    by_budget = s.get("claims_by_budget") or {}
+    if not by_budget:
+        return ""
+    budgets = list(by_budget)
+    rows = []
+    for i, claim in enumerate(by_budget[budgets[0]]):
+        cells = [esc(claim["claim"])]
+        for b in budgets:
+            v = by_budget[b][i]["verdict"]
+            cells.append(f"#text(fill: {VERDICT_COLORS.get(v, 'black')})[{esc(v)}]")
+        rows.append(cells)
+    figures = "".join(_fig(d, f"budget_{ds}", f"{esc(ds)}: final quality against the training budget.")
+                      for ds in s.get("quality", {}))
+    return ("== The claims at each budget\n\nThe verdicts above are the largest budget's; the same rules at every "
+            "budget:\n\n" + _table_figure(["claim"] + [f"budget {esc(b)}" for b in budgets], rows,
+                                            "Each claim's verdict at each training budget.")
+            + figures)
 
 
 def _conclusion(s: dict) -> str:
@@ -494,4 +515,4 @@ def writeup_source(summary: dict[str, Any], study_dir: Path) -> str:
                 "#show ref: it => text(fill: rgb(\"#1f4e79\"), it)\n\n")
     return (preamble + _front(summary) + _motivation(summary, study_dir) + _wasserstein(summary)
             + _lipschitz(summary) + _power(summary, study_dir) + _experiments(summary, study_dir)
-            + _claims(summary) + _conclusion(summary) + _limitations(summary) + _references())
+            + _claims(summary, study_dir) + _conclusion(summary) + _limitations(summary) + _references())
