@@ -1,5 +1,5 @@
 """Time to quality, the number users feel: how many minutes of training until the MNIST SN-GAN preset's
-generator reaches an FID within 3x the real-data floor (issue 13: in 10 minutes), and within 2x (in 30)?
+generator reaches an FID within 3x the real-data floor (the goal: in 10 minutes), and within 2x (in 30)?
 
 The floor is the FID of real test digits against real training digits (same evaluator, same number of
 samples). The run trains ``sngan train --method sn --dataset mnist --preset PRESET`` (checkpoints and all,

@@ -2,7 +2,7 @@
 
 A power-iteration estimate σ̂ is a lower bound on σ, so W/σ̂ has norm ≥ 1; with one iteration per
 step and weights that move fast (early training, Adam), the normalized layers drift above 1. This
-trains the standard CNN critic on MNIST (sngan's Trainer, operator-mode SN, the issue's setting: Adam
+trains the standard CNN critic on MNIST (sngan's Trainer, operator-mode SN, the drift run's setting: Adam
 2e-4, betas (0.5, 0.999), one power iteration per step, n_critic 1) and after every critic forward
 records the operator norm of the normalized weight that forward used, computed independently
 (Lanczos in float64 through the layer and its adjoint: ``sngan.spectral.operator_norm_of_weight``).
@@ -36,7 +36,7 @@ from sngan.train.loop import Trainer
 
 def drift_config(mode: str, steps: int, width: float, lr: float, iterations: int, seed: int = 0,
                  solver: str = "power"):
-    """The issue's run: the standard critic on MNIST, Adam (0.5, 0.999) at ``lr``, n_critic 1, fp32, no EMA,
+    """The drift run: the standard critic on MNIST, Adam (0.5, 0.999) at ``lr``, n_critic 1, fp32, no EMA,
     nothing written but the run itself (``bench_sn_tracking.py`` records the same run)."""
     return resolve("sn", "mnist", "paper", overrides={
         "sn_mode": mode, "n_power_iterations": iterations, "sn_solver": solver, "width": width, "steps": steps,

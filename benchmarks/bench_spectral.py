@@ -27,7 +27,7 @@ from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 import sngan
 from sngan.models import MnistCritic
 
-# issue 13: SN's cost over an unconstrained step (paired ratio), as the trainer runs it (cached)
+# the performance goals: SN's cost over an unconstrained step (paired ratio), as the trainer runs it (cached)
 GOALS = {"sngan-matrix-cached": 1.02, "sngan-operator-cached": 1.05, "sngan-certified-cached": 1.05}
 
 

@@ -226,7 +226,7 @@ def sources(results: Path, quality: list[Path]) -> list[Path]:
 
 
 def markdown(rows: list[Row], files: list[Path]) -> str:
-    lines = ["| goal (issue 13) | measured | verdict |", "|---|---|---|"]
+    lines = ["| performance goal | measured | verdict |", "|---|---|---|"]
     lines += [f"| {r.goal} | {r.measured} | **{r.verdict}** |" for r in rows]
     lines += ["", "From: " + "; ".join(f"{p.name} ({provenance(p)})" for p in files) + "."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""benchmarks/status.py: issue 13's goals read from result files — a goal is met only on the numbers that meet
+"""benchmarks/status.py: the performance goals read from result files — a goal is met only on the numbers that meet
 it, and a missing file reads "not measured", never "met"."""
 
 import json

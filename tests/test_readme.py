@@ -1,6 +1,7 @@
-"""Every code block of README.md, extracted from the README itself (not copied), runs as written:
-shell lines run as commands, Python blocks run in order in the same directory, the command synopsis
-names only subcommands and flags that exist, and `make` lines name targets of the Makefile."""
+"""Every code block of README.md and docs/*.md, extracted from the documents themselves (not copied), runs
+as written: shell lines run as commands, Python blocks run in order in one directory per document, study
+files (toml blocks) load as studies, the command synopses name only subcommands and flags that exist, and
+`make` lines name targets of the Makefile."""
 
 import argparse
 import re
@@ -15,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
-def blocks() -> list[tuple[str, str]]:
-    return FENCE.findall((ROOT / "README.md").read_text())
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def blocks(document: Path | None = None) -> list[tuple[str, str]]:
+    return [b for doc in ([document] if document else DOCUMENTS) for b in FENCE.findall(doc.read_text())]
 
 
 def shell_lines(code: str) -> list[str]:
@@ -36,8 +40,20 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_the_readme_has_the_blocks_this_test_runs():
-    langs = [lang for lang, _ in blocks()]
+    langs = [lang for lang, _ in blocks(ROOT / "README.md")]
     assert langs.count("python") >= 2 and langs.count("bash") >= 2 and "" in langs
+    assert len(DOCUMENTS) >= 7 and "toml" in [lang for lang, _ in blocks()]
+
+
+def test_study_files_in_the_docs_load(tmp_path):
+    from sngan.study.runner import plan
+
+    tomls = [code for lang, code in blocks() if lang == "toml"]
+    assert tomls
+    for i, code in enumerate(tomls):
+        path = tmp_path / f"study{i}.toml"
+        path.write_text(code)
+        assert plan(path).runs
 
 
 def test_synopsis_names_only_existing_subcommands_and_flags():
@@ -67,22 +83,23 @@ def test_make_lines_name_makefile_targets():
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_shell_and_python_blocks_run_in_order(tmp_path, monkeypatch):
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_shell_and_python_blocks_run_in_order(tmp_path, monkeypatch, document):
     monkeypatch.chdir(tmp_path)
     ran = 0
-    for lang, code in blocks():
+    for lang, code in blocks(document):
         if lang == "bash":
             for line in shell_lines(code):
                 if line.startswith("make "):
                     continue  # the quick start: CI runs `make test`; `make run` is the 20-minute study
                 words = shlex.split(line)
-                assert words[0] in ("sngan", "torchrun"), f"README shell line this test cannot run: {line}"
+                assert words[0] in ("sngan", "torchrun"), f"{document.name} shell line this test cannot run: {line}"
                 if words[0] == "torchrun":
                     continue  # covered by tests/train/test_distributed.py
                 res = subprocess.run([sys.executable, "-m", "sngan", *words[1:]], capture_output=True, text=True)
                 assert res.returncode == 0, (line, res.stderr[-2000:])
                 ran += 1
         elif lang == "python":
-            exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})  # noqa: S102
+            exec(compile(code, document.name, "exec"), {"__name__": "__readme__"})  # noqa: S102
             ran += 1
-    assert ran >= 6
+    assert ran >= (5 if document.name == "README.md" else 0)
