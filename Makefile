@@ -34,8 +34,9 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Two pytest workers (one per core); the tests that share the tiny study run in one of them (xdist_group).
 test: $(STAMP) chromium
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
