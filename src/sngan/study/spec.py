@@ -105,11 +105,11 @@ def load_study(name_or_path: str | Path) -> StudySpec:
     """A shipped study by name, or a study file (``*.toml``); one UserError for a wrong file."""
     text = str(name_or_path)
     path = Path(text)
-    if not (text.endswith(".toml") or path.exists()):
-        studies = shipped()
-        if text not in studies:
-            raise UserError(f"unknown study {text!r}: give a .toml file or one of {', '.join(studies)}")
-        path = studies[text]
+    studies = shipped()
+    if text in studies and not text.endswith(".toml"):
+        path = studies[text]  # a shipped name, even where a directory of that name is at hand
+    elif not (text.endswith(".toml") or path.is_file()):
+        raise UserError(f"unknown study {text!r}: give a .toml file or one of {', '.join(studies)}")
     try:
         raw = path.read_text()
     except OSError as e:
