@@ -288,7 +288,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
             cost = json.loads((out / "cost.json").read_text())
         else:
             cost = None
-            print("# no cost.json yet: a CPU budget's steps below are the presets'; `sngan study` first measures each row's "
+            print("# no cost.json yet: a CPU budget's steps below are the presets'; `sngan study` first measures "
+                  "each row's "
                   "cost and gives every run the same CPU budget", file=sys.stderr)
         for line in cluster_commands(out, plan(spec, args.seeds, cost)):
             print(line)

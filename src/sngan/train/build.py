@@ -35,7 +35,8 @@ def _build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module, tuple[int, ..
 
 def memory_format(cfg: TrainConfig, input_shape: tuple[int, ...]) -> torch.memory_format:
     """channels-last for image models when the config asks (8-18% faster critic steps on a CPU,
-    interleaved measurement, benchmarks/bench_options.py). Loaded models use it too: same layout, bit-identical outputs."""
+    interleaved measurement, benchmarks/bench_options.py). Loaded models use it too: same layout,
+    bit-identical outputs."""
     return torch.channels_last if cfg.channels_last and len(input_shape) == 3 else torch.contiguous_format
 
 
