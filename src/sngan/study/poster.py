@@ -16,7 +16,7 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
-from sngan.study.typeset import TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num
+from sngan.study.typeset import TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, subtitle
 
 PANES = ("GAN training is unstable", "Switch to the Wasserstein distance", "The critic must be 1-Lipschitz",
          "Main result", "Results", "Conclusion")
@@ -24,13 +24,28 @@ PAGE = (841, 1189)          # A0 portrait, mm
 BODY_PT = 24                # body text at A0 (the floor for reading at a metre)
 PNG_PPI = 36                # poster.png: about 1190 x 1685 pixels, for a screen
 LIGHT, GREEN = 'rgb("#f4f8fb")', 'rgb("#eef5ea")'
+FIGURE_SCALES = (1.0, 0.92, 0.84, 0.76, 0.68)  # tried in turn until the poster is one page
+
+
+def pages(typ: Path, root: Path) -> int:
+    """How many pages ``typ`` typesets to (a coarse PNG render: Typst returns one image per page)."""
+    import typst
+
+    from sngan.study.typeset import fonts
+
+    out = typst.compile(str(typ), root=str(root), font_paths=fonts(), ignore_system_fonts=True, format="png", ppi=4)
+    return len(out) if isinstance(out, list) else 1
 
 
 def build_poster(study_dir: str | Path) -> Path:
     """Write STUDY/poster.typ from STUDY/summary.json; typeset STUDY/poster.pdf and STUDY/poster.png."""
     study_dir = Path(study_dir)
     typ = study_dir / "poster.typ"
-    atomic_write_bytes(typ, poster_source(load_summary(study_dir), study_dir).encode())
+    summary = load_summary(study_dir)
+    for scale in FIGURE_SCALES:  # the results' figures as large as one page allows
+        atomic_write_bytes(typ, poster_source(summary, study_dir, scale).encode())
+        if pages(typ, study_dir) == 1:
+            break
     compile_pdf(typ, study_dir / "poster.pdf", root=study_dir)
     compile_pdf(typ, study_dir / "poster.png", root=study_dir, fmt="png", ppi=PNG_PPI)
     return study_dir / "poster.pdf"
@@ -67,7 +82,7 @@ def _caveat(s: dict) -> str:
     return "; ".join(parts)
 
 
-def poster_source(s: dict[str, Any], study_dir: Path) -> str:
+def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str:
     study = s.get("study", {})
     src = study.get("source") or {}
     host = study.get("host") or {}
@@ -87,8 +102,7 @@ def poster_source(s: dict[str, Any], study_dir: Path) -> str:
 
     title = (f"#block(width: 100%, fill: rgb(\"#1f4e79\"), radius: 8mm, inset: (x: 18mm, y: 14mm))["
              f"#text(size: 84pt, weight: \"bold\", fill: white)[{esc(TITLE)}]\n\n"
-             "#text(size: 32pt, fill: white)[Clipping, gradient penalty and spectral normalization, side by side "
-             "on MNIST and a ring of Gaussians]\n\n"
+             f"#text(size: 32pt, fill: white)[{esc(subtitle(s))}]\n\n"
              f"#text(size: 26pt, fill: rgb(\"#d0e1f2\"))[{esc(version)} · {esc(where)} · {esc(setup_line)}"
              f"{esc(run_note)} · every number on this poster is computed from the study's runs]]")
 
@@ -131,14 +145,20 @@ def poster_source(s: dict[str, Any], study_dir: Path) -> str:
 
     toys = [ds for ds in datasets if ds != main_ds]
     toy = (heading(f"{toys[0]}: generated points over the critic")
-           + _image(study_dir, f"final_samples_{toys[0]}")) if toys else ""
-    left = (heading("The claims, measured") + claims + "\n\n"
-            + heading(f"{main_ds}: final samples of every method (first seed)")
-            + _image(study_dir, f"final_samples_{main_ds}") + "\n\n" + toy)
-    right = (heading(f"{main_ds}: quality against CPU seconds") + _image(study_dir, f"quality_{main_ds}") + "\n\n"
-             + heading(f"{main_ds}: generator loss, critic loss, W1 estimate")
-             + _image(study_dir, f"losses_{main_ds}"))
-    results = _pane(PANES[4], f"#grid(columns: (1.2fr, 1fr), gutter: 14mm, [{left}], [{right}])")
+           + _image(study_dir, f"final_samples_{toys[0]}", f"{100 * scale:.0f}%")) if toys else ""
+    samples = (heading(f"{main_ds}: final samples of every method (first seed)")
+               + _image(study_dir, f"final_samples_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+    quality = (heading(f"{main_ds}: quality against CPU seconds")
+               + _image(study_dir, f"quality_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+    losses = (heading(f"{main_ds}: generator loss, critic loss, W1 estimate")
+              + _image(study_dir, f"losses_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+    many = len(s.get("quality", {}).get(main_ds, {})) > 4  # more rows: the samples get the page's width
+    if many:  # and the (wide) loss figure goes under the claims
+        left, right = heading("The claims, measured") + claims + "\n\n" + losses, quality + toy
+    else:
+        left, right = heading("The claims, measured") + claims + "\n\n" + samples + toy, quality + losses
+    results = _pane(PANES[4], (samples if many else "")
+                    + f"#grid(columns: (1.2fr, 1fr), gutter: 14mm, [{left}], [{right}])")
     sentences = C.conclusion(verdicts, measured=False)
     conclusion = _pane(PANES[5], f"Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}.\n\n"
                                  + "\n".join(f"- {esc(x)}" for x in sentences)

@@ -20,6 +20,16 @@ from sngan.study import claims as C
 TITLE = "Stabilizing GANs: A Case for Spectral Normalization"
 SUBTITLE = "Weight clipping, gradient penalty and spectral normalization, measured side by side with sngan"
 
+
+def subtitle(summary: dict) -> str:
+    """The write-up's subtitle for the write-up's own claims; another study's one-line description."""
+    import re
+
+    spec = (summary.get("study") or {}).get("study") or {}
+    if spec.get("claims", "write-up") == "write-up" or not spec.get("description"):
+        return SUBTITLE
+    return re.sub(r"\s*\(~?[^)]*\)$", "", spec["description"])  # without its "(~40 min)"
+
 NAMES = {"clip-wasserstein": "weight clipping (WGAN)", "gp-wasserstein": "gradient penalty (WGAN-GP)",
          "sn-wasserstein": "spectral normalization (W loss)", "sn-hinge": "spectral normalization (hinge loss)"}
 VERDICT_COLORS = {C.SUPPORTED: "rgb(\"#1a7f37\")", C.NOT_SUPPORTED: "rgb(\"#b42318\")",

@@ -17,7 +17,7 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
-from sngan.study.typeset import NAMES, SUBTITLE, TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num
+from sngan.study.typeset import NAMES, TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, subtitle
 
 SECTIONS = ("Motivation: why GAN training fails", "Wasserstein-1 and Kantorovich–Rubinstein duality",
             "Lipschitz critics", "Power iteration", "Experiments", "The claims, measured",
@@ -134,7 +134,7 @@ def _front(s: dict) -> str:
     if src.get("dirty"):
         version += " with uncommitted changes"
     lines = [f"#align(center)[#text(19pt, weight: \"bold\")[{esc(TITLE)}]]",
-             f"#align(center)[#text(11pt)[{esc(SUBTITLE)}]]",
+             f"#align(center)[#text(11pt)[{esc(subtitle(s))}]]",
              f"#align(center)[#text(9pt, fill: luma(90))[study preset {esc(study.get('preset', '?'))} · {esc(version)} "
              "· every number and figure below is computed from the study directory]]", ""]
     if planned and done < planned:
