@@ -84,6 +84,8 @@ def test_a_study_file_sets_any_key_per_row(tmp_path):
     (("ring8 = { steps = 4 }", "ring8 = { minutes = 4 }"), r"budget\.ring8: expected \{ cpu_seconds = S \}"),
     (('datasets = ["ring8"]', 'datasets = ["ring9"]'), r"datasets: unknown dataset 'ring9'"),
     (("[seeds]", "[seeds\n"), r"not valid TOML: .*line 10"),
+    (('datasets = ["ring8"]', 'datasets = ["ring8", "folder"]'), r"datasets: dataset folder needs its images: add "
+                                                                r"data_dir = \{ folder = \"PATH\" \} \(line 4\)"),
 ])
 def test_a_wrong_study_file_is_one_error_naming_file_key_and_line(tmp_path, edit, message):
     path = tmp_path / "bad.toml"

@@ -198,6 +198,9 @@ def _parse(data: dict[str, Any], raw: str, path: Path) -> StudySpec:
     data_dir = data.get("data_dir", {})
     _need(isinstance(data_dir, dict) and all(isinstance(v, str) for v in data_dir.values()), "data_dir",
           "expected a table: dataset = \"path\"")
+    for ds in datasets:
+        _need(ds not in ("folder", "cifar10") or ds in data_dir, "datasets",
+              f"dataset {ds} needs its images: add data_dir = {{ {ds} = \"PATH\" }}")
     return StudySpec(
         name=name, rows=rows, datasets=tuple(datasets), seeds=seeds, budget=budget,
         description=str(data.get("description", "")),
