@@ -85,6 +85,7 @@ def run_jobs_submitit(jobs: list, kind: str, study_dir: Path, slurm: SlurmOption
                dynamic_ncols=True, disable=not progress, smoothing=0.0)
     failures: list[str] = []
     waves = [jobs[i:i + parallel] for i in range(0, len(jobs), parallel)] if kind == "submitit-local" else [jobs]
+    submitted: list = []
     try:
         for wave in waves:
             submitted = [(job, executor.submit(run_job, str(job.run_dir), job.config.to_dict(), job.eval_samples))
@@ -107,6 +108,11 @@ def run_jobs_submitit(jobs: list, kind: str, study_dir: Path, slurm: SlurmOption
                     bar.update(1)
                     if on_done is not None:
                         on_done(job)
+    except KeyboardInterrupt:
+        if kind == "submitit-local":  # local jobs are this machine's processes: stop them (they resume later)
+            for _, handle in submitted:
+                handle.cancel(check=False)
+        raise  # Slurm jobs go on; a later `sngan study` skips the runs they finish
     finally:
         bar.close()
     return failures

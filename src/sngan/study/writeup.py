@@ -97,8 +97,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     """A Typst table expression; ``header`` and ``rows`` are already markup."""
     cells = ", ".join(f"[*{h}*]" for h in header)
     body = ", ".join(f"[{c}]" for r in rows for c in r)
-    return (f"table(columns: {len(header)}, align: (col, row) => if col == 0 {{ left }} else {{ left }}, "
-            f"stroke: 0.4pt + luma(180), inset: 4pt, {cells}, {body})")
+    return f"table(columns: {len(header)}, align: left, stroke: 0.4pt + luma(180), inset: 4pt, {cells}, {body})"
 
 
 def _table_figure(header: list[str], rows: list[list[str]], caption: str, label: str = "") -> str:
