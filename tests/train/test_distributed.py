@@ -14,6 +14,11 @@ from conftest import DIST_DEVICES
 from sngan.train import checkpoint as ckpt
 from sngan.train.logging import read_log_lines
 
+# One xdist worker runs every torchrun launch, one at a time. Once in five parallel suite runs a rank died
+# with SIGABRT while the two workers may have launched torchrun side by side (not reproduced alone); two
+# `--standalone` launches at once may race for a free port.
+pytestmark = pytest.mark.xdist_group("torchrun")
+
 
 @pytest.fixture(params=DIST_DEVICES)
 def dist_device(request):
