@@ -34,9 +34,9 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Two pytest workers (one per core); the tests that share the tiny study run in one of them (xdist_group).
+# Two pytest workers, one per core (pytest-xdist).
 test: $(STAMP) chromium
-	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
+	$(PY) -m pytest -q -m "not slow" -n 2
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

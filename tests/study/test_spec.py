@@ -178,7 +178,6 @@ def test_lipschitz_claims_compare_each_mode_with_matrix_at_the_same_loss():
     assert all(C.conclusion([v]) for v in got.values())
 
 
-@pytest.mark.xdist_group("tiny_study")  # the worker that builds the shared tiny study
 def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     # the tiny study's rows as if clipping and GP had trained at 1x and the SN rows at 2x the budget
     import shutil

@@ -9,8 +9,6 @@ import pytest
 
 from sngan.study.runner import BUDGETS, EVAL_POINTS, cluster_commands, plan, run_state, run_study, steps_for_budget
 
-pytestmark = pytest.mark.xdist_group("tiny_study")  # one worker builds the shared tiny study
-
 
 def test_tiny_study_builds_a_report(tiny_study):
     out, report, _ = tiny_study

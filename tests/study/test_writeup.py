@@ -15,8 +15,6 @@ from sngan.study.writeup import SECTIONS, build_writeup
 
 MM = 72 / 25.4  # PDF points per millimetre
 
-pytestmark = pytest.mark.xdist_group("tiny_study")  # one worker builds the shared tiny study
-
 
 def pdf_text(path) -> str:
     """The PDF's text, pages joined, page footers ("3 / 11") dropped, whitespace collapsed."""

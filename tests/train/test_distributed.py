@@ -5,19 +5,22 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file
 
 from conftest import DIST_DEVICES
 from sngan.train import checkpoint as ckpt
 from sngan.train.logging import read_log_lines
 
-# One xdist worker runs every torchrun launch, one at a time. Once in five parallel suite runs a rank died
-# with SIGABRT while the two workers may have launched torchrun side by side (not reproduced alone); two
-# `--standalone` launches at once may race for a free port.
-pytestmark = pytest.mark.xdist_group("torchrun")
+# One torchrun launch at a time across the suite's workers (make test runs two): once in five parallel suite
+# runs a rank died with SIGABRT while the two workers may have launched torchrun side by side (not reproduced
+# alone); two `--standalone` launches at once may race for a free port.
+TORCHRUN_LOCK = Path(tempfile.gettempdir()) / "sngan-tests-torchrun.lock"
 
 
 @pytest.fixture(params=DIST_DEVICES)
@@ -28,7 +31,8 @@ def dist_device(request):
 def _torchrun(nproc, out, *args):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "sngan", "train", *args, "--out", str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    with FileLock(str(TORCHRUN_LOCK)):
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
 
