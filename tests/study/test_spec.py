@@ -132,6 +132,8 @@ def test_a_custom_study_runs_and_its_labels_reach_summary_report_and_writeup(tmp
     text = " ".join(" ".join(p.extract_text() for p in PdfReader(out / "writeup.pdf").pages).split())
     for label in ("gp-lambda3", "sn-matrix", "sn-operator"):
         assert label in page and label in text
+    # each row's own knob in the write-up's settings table comes from its method, not from its label
+    assert "λ = 3" in text and "2 power iteration(s), operator mode" in text
     # the study has no clipping row: that claim has no data, never a crash or a wrong verdict
     verdicts = {c["id"]: c["verdict"] for c in summary["claims"]}
     assert verdicts["clip_underfits"] == C.NO_DATA

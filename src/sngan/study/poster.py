@@ -16,7 +16,7 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
-from sngan.study.typeset import TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, subtitle
+from sngan.study.typeset import TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, roles, subtitle
 
 PANES = ("GAN training is unstable", "Switch to the Wasserstein distance", "The critic must be 1-Lipschitz",
          "Main result", "Results", "Conclusion")
@@ -65,17 +65,18 @@ def _pane(title: str, body: str, fill: str = "white") -> str:
 def _caveat(s: dict) -> str:
     """The convolution caveat's measured numbers: the MNIST SN critic's product of operator norms over the
     product of reshaped-kernel σ, and the certified bounds of the final SN critics."""
+    role = roles(s)
     parts = []
     for ds, by_label in s.get("layer_sigma", {}).items():
-        entry = by_label.get("sn-wasserstein") or next(iter(by_label.values()))
+        entry = by_label.get(role["sn_w"]) or next(iter(by_label.values()))
         pm = math.prod(layer["matrix"] for layer in entry["layers"])
         po = math.prod(layer["operator"] for layer in entry["layers"])
         worst = max(entry["layers"], key=lambda layer: layer["operator"] / layer["matrix"])
         parts.append(f"{ds}: every layer's reshaped σ is {num(pm ** (1 / len(entry['layers'])), 3)} on average, but "
                      f"the product of the true operator norms is {num(po, 3)} ({num(po / pm, 3)}x the product of the "
                      f"reshaped σ; worst layer {worst['kind']}: {num(worst['operator'] / worst['matrix'], 3)}x)")
-    uppers = [u for ds, rows in s.get("quality", {}).items() for label in ("sn-wasserstein", "sn-hinge")
-              for u in (rows.get(label, {}).get("lipschitz_upper", {}).get("values") or []) if ds == "mnist"]
+    mnist = s.get("quality", {}).get("mnist", {})
+    uppers = [u for label in role["sn"] for u in mnist.get(label, {}).get("lipschitz_upper", {}).get("values") or []]
     if uppers:
         parts.append(f"certified Lipschitz bound of the final MNIST SN critics: {num(min(uppers), 3)} to "
                      f"{num(max(uppers), 3)}")

@@ -22,7 +22,7 @@ from sngan.study import claims as C
 from sngan.study import figures as F
 from sngan.study.poster import build_poster
 from sngan.study.tuning import tuning_results
-from sngan.study.typeset import TITLE
+from sngan.study.typeset import TITLE, num
 from sngan.study.writeup import build_writeup
 from sngan.train.logging import json_safe
 
@@ -32,22 +32,14 @@ TABLE_KEYS = {"mnist": ["fid", "kid", "precision", "recall", "coverage", "class_
               "toy": ["modes_covered", "high_quality", "w1_exact", "w1_critic"]}
 
 
-def _num(x: float, digits: int = 3) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    if abs(x) >= 100:
-        return f"{x:.1f}"
-    return f"{x:.{digits}g}"
-
-
 def _cell(cell: dict | None, digits: int = 3) -> str:
     """Every seed's value, then the min–max (few seeds: no t-interval)."""
     if not cell or not cell.get("n"):
         return "–"
     vals = cell["values"]
-    text = " · ".join(_num(v, digits) for v in vals)
+    text = " · ".join(num(v, digits) for v in vals)
     if len(vals) > 1:
-        text += f"  [{_num(cell['min'], digits)}–{_num(cell['max'], digits)}]"
+        text += f"  [{num(cell['min'], digits)}–{num(cell['max'], digits)}]"
     return text
 
 
@@ -185,9 +177,9 @@ def layer_sigma(runs: list[F.StudyRun]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, Any]] = {}
     for ds, by_label in F.groups(runs).items():
         for label, rs in by_label.items():
-            if not label.startswith("sn-"):
-                continue
             run = min(rs, key=lambda r: r.seed)
+            if run.config.get("method") != "sn":
+                continue
             last = next((line for line in reversed(run.log) if line.get("sigma")), None)
             if last is None:
                 continue
@@ -226,8 +218,8 @@ def setup(runs: list[F.StudyRun]) -> dict[str, dict[str, Any]]:
     from sngan.train.build import build_models
     from sngan.train.config import from_dict
 
-    keys = ("steps", "batch_size", "n_critic", "lr_d", "lr_g", "beta1", "beta2", "optimizer", "clip_value",
-            "gp_weight", "n_power_iterations", "sn_mode", "width", "ema", "precision", "preset")
+    keys = ("method", "loss", "steps", "batch_size", "n_critic", "lr_d", "lr_g", "beta1", "beta2", "optimizer",
+            "clip_value", "gp_weight", "n_power_iterations", "sn_mode", "width", "ema", "precision", "preset")
     out: dict[str, dict[str, Any]] = {}
     for ds, by_label in F.groups(runs).items():
         first = min(next(iter(by_label.values())), key=lambda r: r.seed)
@@ -421,8 +413,8 @@ def _tuning_html(tuning: dict) -> str:
             cfg = ", ".join(f"{k} {v:g}" for k, v in b["config"].items() if k != "lr_g")
             s = sens.get(ds, {}).get(label, {})
             rows.append([ds, F.NAMES.get(label, label), cfg, str(b.get("steps", "")),
-                         _num(C.quality_loss(ds, b["final"])), _num(s.get("default_regret", float("nan"))),
-                         _num(s.get("spread", float("nan")))])
+                         num(C.quality_loss(ds, b["final"])), num(s.get("default_regret", float("nan"))),
+                         num(s.get("spread", float("nan")))])
     budget = tuning.get("budget_cpu_seconds", {})
     return (_table_html("table-tuning-best", ["dataset", "method", "tuned setting (lr = both nets)", "steps",
                                               "FID / W1 at the best", "default point / best", "median point / best"],

@@ -21,6 +21,11 @@ TITLE = "Stabilizing GANs: A Case for Spectral Normalization"
 SUBTITLE = "Weight clipping, gradient penalty and spectral normalization, measured side by side with sngan"
 
 
+def roles(summary: dict) -> dict[str, Any]:
+    """Which rows are the clipping, GP, SN and SN (W loss) rows: the roles the claim rules used."""
+    return (summary.get("evidence") or {}).get("roles") or C.DEFAULT_ROLES
+
+
 def subtitle(summary: dict) -> str:
     """The write-up's subtitle for the write-up's own claims; another study's one-line description."""
     import re

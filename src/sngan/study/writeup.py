@@ -17,7 +17,18 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
-from sngan.study.typeset import NAMES, TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, subtitle
+from sngan.study.typeset import (
+    NAMES,
+    TITLE,
+    VERDICT_COLORS,
+    compile_pdf,
+    esc,
+    figure_file,
+    load_summary,
+    num,
+    roles,
+    subtitle,
+)
 
 SECTIONS = ("Motivation: why GAN training fails", "Wasserstein-1 and Kantorovich–Rubinstein duality",
             "Lipschitz critics", "Power iteration", "Experiments", "The claims, measured",
@@ -236,25 +247,27 @@ def _lipschitz(s: dict) -> str:
     ms = {label: row.get("ms_critic_step") for rows in list(cost.values())[:1] for label, row in rows.items()}
     ds_cost = next(iter(cost), "")
 
-    def c(label: str) -> str:
+    role = roles(s)
+
+    def c(label: str | None) -> str:
         return f"{num(ms.get(label), 3)} ms" if ms.get(label) is not None else "–"
 
     constraints = _table_figure(
         ["constraint", "what it does", "what it bounds", f"critic step ({esc(ds_cost) or '–'})"],
         [["weight clipping @arjovsky", "$w <- op(\"clip\")(w, -c, c)$ after each step",
-          "every entry; $||W||_2 <= c sqrt(m n)$, a loose bound that also limits capacity", esc(c("clip-wasserstein"))],
+          "every entry; $||W||_2 <= c sqrt(m n)$, a loose bound that also limits capacity", esc(c(role["clip"]))],
          ["gradient penalty @gulrajani", "adds $lambda EE_(hat(x)) (||nabla D(hat(x))||_2 - 1)^2$ on random "
           "interpolates $hat(x)$", "the gradient norm where it is sampled, softly; no global guarantee",
-          esc(c("gp-wasserstein"))],
+          esc(c(role["gp"]))],
          ["spectral normalization @miyato", "$W <- W \\/ sigma(W)$, $sigma$ by power iteration",
           "each layer's σ, hence $||D||_\"Lip\" <= 1$ for dense layers; for convolutions see below",
-          esc(c("sn-wasserstein"))]], "The three Lipschitz constraints.", "tab-constraints")
+          esc(c(role["sn_w"]))]], "The three Lipschitz constraints.", "tab-constraints")
     sigma = s.get("layer_sigma", {})
     layer_tables = []
     for ds, by_label in sigma.items():
         for label, entry in by_label.items():
-            if label != "sn-wasserstein" and "sn-wasserstein" in by_label:
-                continue  # one SN critic per dataset is enough to show the gap
+            if label != role["sn_w"] and role["sn_w"] in by_label:
+                continue  # one SN critic per dataset is enough to show the gap (the W-loss one where there is one)
             rows, pm, po = [], 1.0, 1.0
             for layer in entry["layers"]:
                 pm *= layer["matrix"]
@@ -269,7 +282,7 @@ def _lipschitz(s: dict) -> str:
                               "second is what the layer actually does to its input."))
     bounds = []
     for ds, by_label in s.get("quality", {}).items():
-        for label in ("sn-wasserstein", "sn-hinge"):
+        for label in role["sn"]:
             row = by_label.get(label)
             if row:
                 bounds.append(f"{ds}, {_name(label)}: certified upper bound {_values(row.get('lipschitz_upper'))}, "
@@ -300,17 +313,19 @@ def _lipschitz(s: dict) -> str:
 def _power(s: dict, d: Path) -> str:
     power = (s.get("theory") or {}).get("power") or {}
     cost = (s.get("cost") or {}).get("datasets", {})
+    role = roles(s)
     parts = []
     for ds, rows in cost.items():
-        sn, clip = rows.get("sn-wasserstein", {}).get("ms_critic_step"), rows.get("clip-wasserstein", {}).get(
-            "ms_critic_step")
-        gp = rows.get("gp-wasserstein", {}).get("ms_critic_step")
-        if sn and clip:
-            parts.append(f"{ds}: SN {num(sn)} ms, clipping {num(clip)} ms (SN/clipping {sn / clip:.2f})"
+        sn, clip, gp = (rows.get(role[k], {}).get("ms_critic_step") if role[k] else None
+                        for k in ("sn_w", "clip", "gp"))
+        if sn:
+            parts.append(f"{ds}: SN {num(sn)} ms"
+                         + (f", clipping {num(clip)} ms (SN/clipping {sn / clip:.2f})" if clip else "")
                          + (f", GP {num(gp)} ms (GP/SN {gp / sn:.2f})" if gp else ""))
     cost_txt = ("Per critic step, measured in one process with interleaved repeats: " + esc("; ".join(parts)) + ". "
-                "Clipping's step is the unconstrained step plus a clamp, so SN/clipping is close to what one power "
-                "iteration and the division cost.") if parts else ""
+                + ("Clipping's step is the unconstrained step plus a clamp, so SN/clipping is close to what one "
+                   "power iteration and the division cost." if "clipping" in "".join(parts) else "")
+                if parts else "")
     return (f"= {SECTIONS[3]}\n\n"
             "$sigma(W)$ is the square root of the largest eigenvalue of $W^top W$, and power iteration @golub "
             "finds it with matrix–vector products only. From a unit vector $u$:\n\n"
@@ -364,9 +379,9 @@ def _experiments(s: dict, d: Path) -> str:
     rows = []
     for ds, entry in setup.items():
         for label, cfg in entry.get("rows", {}).items():
-            own = {"clip-wasserstein": f"c = {num(cfg.get('clip_value'))}",
-                   "gp-wasserstein": f"λ = {num(cfg.get('gp_weight'))}"}.get(
-                label, f"{cfg.get('n_power_iterations')} power iteration(s), {cfg.get('sn_mode')} mode")
+            own = {"clip": f"c = {num(cfg.get('clip_value'))}", "gp": f"λ = {num(cfg.get('gp_weight'))}",
+                   "sn": f"{cfg.get('n_power_iterations')} power iteration(s), {cfg.get('sn_mode')} mode"}.get(
+                cfg.get("method"), "–")
             rows.append([esc(ds), esc(_name(label)), esc(f"{cfg.get('optimizer')} {num(cfg.get('lr_d'))}"),
                          esc(f"{num(cfg.get('beta1'))}, {num(cfg.get('beta2'))}"), esc(cfg.get("n_critic")), esc(own),
                          esc(cfg.get("batch_size")), esc(cfg.get("steps"))])
