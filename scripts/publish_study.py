@@ -22,13 +22,9 @@ EVERYTHING = DOCUMENTS + ("report.html", "writeup.typ", "writeup-refs.yml", "pos
 
 
 def first_page_png(study: Path, out: Path, ppi: float = 60) -> None:
-    import typst
+    from sngan.study.typeset import compile_pdf
 
-    from sngan.study.typeset import fonts
-
-    pages = typst.compile(str(study / "writeup.typ"), root=str(study), font_paths=fonts(), ignore_system_fonts=True,
-                          format="png", ppi=ppi)
-    out.write_bytes(pages[0] if isinstance(pages, list) else pages)
+    compile_pdf(study / "writeup.typ", out, root=study, fmt="png", ppi=ppi)  # PNG: the first page
 
 
 def main(argv: list[str] | None = None) -> int:

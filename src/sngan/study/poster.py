@@ -16,7 +16,18 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
-from sngan.study.typeset import TITLE, VERDICT_COLORS, compile_pdf, esc, figure_file, load_summary, num, roles, subtitle
+from sngan.study.typeset import (
+    TITLE,
+    VERDICT_COLORS,
+    compile_pdf,
+    esc,
+    figure_file,
+    load_summary,
+    num,
+    render,
+    roles,
+    subtitle,
+)
 
 PANES = ("GAN training is unstable", "Switch to the Wasserstein distance", "The critic must be 1-Lipschitz",
          "Main result", "Results", "Conclusion")
@@ -27,16 +38,6 @@ LIGHT, GREEN = 'rgb("#f4f8fb")', 'rgb("#eef5ea")'
 FIGURE_SCALES = (1.0, 0.92, 0.84, 0.76, 0.68)  # tried in turn until the poster is one page
 
 
-def pages(typ: Path, root: Path) -> int:
-    """How many pages ``typ`` typesets to (a coarse PNG render: Typst returns one image per page)."""
-    import typst
-
-    from sngan.study.typeset import fonts
-
-    out = typst.compile(str(typ), root=str(root), font_paths=fonts(), ignore_system_fonts=True, format="png", ppi=4)
-    return len(out) if isinstance(out, list) else 1
-
-
 def build_poster(study_dir: str | Path) -> Path:
     """Write STUDY/poster.typ from STUDY/summary.json; typeset STUDY/poster.pdf and STUDY/poster.png."""
     study_dir = Path(study_dir)
@@ -44,10 +45,11 @@ def build_poster(study_dir: str | Path) -> Path:
     summary = load_summary(study_dir)
     for scale in FIGURE_SCALES:  # the results' figures as large as one page allows
         atomic_write_bytes(typ, poster_source(summary, study_dir, scale).encode())
-        if pages(typ, study_dir) == 1:
+        png = render(typ, study_dir, "png", PNG_PPI)  # one image per page
+        if len(png) == 1:
             break
+    atomic_write_bytes(study_dir / "poster.png", png[0])
     compile_pdf(typ, study_dir / "poster.pdf", root=study_dir)
-    compile_pdf(typ, study_dir / "poster.png", root=study_dir, fmt="png", ppi=PNG_PPI)
     return study_dir / "poster.pdf"
 
 

@@ -65,8 +65,9 @@ def fonts() -> list[str]:
     return [str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")]
 
 
-def compile_pdf(source: Path, output: Path, root: Path, fmt: str = "pdf", ppi: float | None = None) -> None:
-    """Compile ``source`` (a .typ file under ``root``) to ``output``; a Typst error is one UserError line."""
+def render(source: Path, root: Path, fmt: str = "pdf", ppi: float | None = None) -> list[bytes]:
+    """Compile ``source`` (a .typ file under ``root``): the PDF as one item, or one PNG/SVG per page. A Typst
+    error is one UserError line."""
     try:
         import typst
     except ImportError:
@@ -78,9 +79,12 @@ def compile_pdf(source: Path, output: Path, root: Path, fmt: str = "pdf", ppi: f
         data = typst.compile(str(source), **kwargs)
     except Exception as err:  # typst.TypstError: the message names the line of the generated source
         raise UserError(f"typesetting {source} failed: {' '.join(str(err).split())[:400]}") from None
-    if isinstance(data, list):  # PNG of a multi-page document: the first page
-        data = data[0]
-    atomic_write_bytes(output, data)
+    return data if isinstance(data, list) else [data]
+
+
+def compile_pdf(source: Path, output: Path, root: Path, fmt: str = "pdf", ppi: float | None = None) -> None:
+    """Compile ``source`` to ``output`` (for PNG: the first page)."""
+    atomic_write_bytes(output, render(source, root, fmt, ppi)[0])
 
 
 def load_summary(study_dir: Path) -> dict[str, Any]:
