@@ -35,8 +35,7 @@ def infer_roles(rows: list[dict[str, Any]], declared: dict[str, Any] | None = No
                              "sn": [r["label"] for r in rows if r["method"] == "sn"],
                              "sn_w": only(lambda r: r["method"] == "sn" and r["loss"] == "wasserstein")}
     for role, value in (declared or {}).items():
-        roles[role] = list(value) if role == "sn" and isinstance(value, list) else (
-            [value] if role == "sn" else value)
+        roles[role] = (value if isinstance(value, list) else [value]) if role == "sn" else value
     return roles
 
 

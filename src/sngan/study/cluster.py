@@ -37,17 +37,12 @@ def _submitit():
 
 
 def run_job(run_dir: str, config: dict[str, Any], eval_samples: int | None) -> str:
-    """One study run inside a submitit job (a picklable top-level function)."""
-    import os
-
-    import torch
-
+    """One study run inside a submitit job (a picklable top-level function); the config's threads=1 is set
+    by the Trainer."""
     from sngan.study.runs import run_state
     from sngan.study.worker import run_one
     from sngan.train.config import from_dict
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
     run_one(Path(run_dir), from_dict(config), eval_samples)
     return run_state(Path(run_dir))
 

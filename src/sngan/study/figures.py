@@ -12,9 +12,10 @@ import numpy as np
 from sngan.train.run import Run
 
 COLORS = {"clip-wasserstein": "#8c8c8c", "gp-wasserstein": "#e4572e", "sn-wasserstein": "#2e86ab",
-          "sn-hinge": "#29a36a", "none-wasserstein": "#b07aa1"}
-COLORS.update({"sn-matrix-hinge": "#29a36a", "sn-operator-hinge": "#8fbc3a", "sn-certified-hinge": "#0b5d3b",
-               "sn-matrix-w": "#2e86ab", "sn-operator-w": "#7fb3d5", "sn-certified-w": "#1b3f8b"})
+          "sn-hinge": "#29a36a", "none-wasserstein": "#b07aa1",
+          # the lipschitz study's rows
+          "sn-matrix-hinge": "#29a36a", "sn-operator-hinge": "#8fbc3a", "sn-certified-hinge": "#0b5d3b",
+          "sn-matrix-w": "#2e86ab", "sn-operator-w": "#7fb3d5", "sn-certified-w": "#1b3f8b"}
 _PALETTE = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e", "#1f77b4", "#2ca02c",
             "#7f7f7f")
 

@@ -120,10 +120,11 @@ def build_report(study_dir: str | Path) -> Path:
     tuning = tuning_results()
     trends = quality_trends(curves)
     ev = evidence(table, cost, trends, tuning, spec)
-    verdicts = C.verdicts(ev, spec.get("claims", "write-up"))
     by_budget = claims_by_budget(spec, table, cost, trends, tuning)
-    if by_budget:  # the main verdicts are those of the largest budget; every budget's are in the summary
-        verdicts = by_budget[max(by_budget, key=lambda k: float(k.rstrip("x")))]
+    # the main verdicts: the largest budget's where rows repeat at several (every budget's are in the summary)
+    verdicts = (by_budget[max(by_budget, key=lambda k: float(k.rstrip("x")))] if by_budget
+                else C.verdicts(ev, spec.get("claims", "write-up")))
+    if by_budget:
         for ds in datasets:
             F.plot_budget(table, spec["rows"], ds, figdir / f"budget_{ds}.png")
     planned = len(meta.get("runs", [])) or len(runs)

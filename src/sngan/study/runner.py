@@ -98,7 +98,7 @@ class RunSpec:
         budget_steps = study.budget.get(self.dataset, {}).get("steps")
         steps = self.steps or (max(1, round(budget_steps * row.budget_scale)) if budget_steps else None)
         steps = steps or preset_values(row.preset, row.method, self.dataset, row.loss)["steps"]
-        along = study.eval_samples_along.get(self.dataset, 2000 if self.dataset == "mnist" else 1000)
+        along = study.eval_samples_along.get(self.dataset) or along_samples(study.name, self.dataset)
         overrides: dict[str, Any] = dict(row.overrides)
         if self.dataset in study.data_dir:
             overrides["data_dir"] = study.data_dir[self.dataset]
@@ -272,13 +272,13 @@ def study_cost(study_dir: Path, spec: StudySpec, say: Callable[[str], None]) -> 
             say(f"{path} is not valid JSON: measuring the cost again")
     say("measuring the per-step cost of each row (one process, interleaved repeats)...")
     # rows that train the same setting (at other budgets) are measured once
-    first: dict[tuple[str, str], str] = {}
+    first: dict[str, tuple[str, TrainConfig]] = {}   # config JSON -> the first row that trains it
     same: dict[tuple[str, str], str] = {}
     for ds in spec.datasets:
         for r in spec.rows:
-            key = (ds, RunSpec(ds, r.label, 0, spec).config().to_json())
-            same[(ds, r.label)] = first.setdefault(key, r.label)
-    measured = [(label, RunSpec(ds, label, 0, spec).config()) for (ds, _), label in first.items()]
+            cfg = RunSpec(ds, r.label, 0, spec).config()
+            same[(ds, r.label)] = first.setdefault(cfg.to_json(), (r.label, cfg))[0]
+    measured = list(first.values())
     cost = measure_cost(measured, repeats=5 if spec.name == "tiny" else 8)
     for (ds, label), source in same.items():
         cost["datasets"][ds][label] = cost["datasets"][ds][source]

@@ -45,7 +45,7 @@ ROLES = ("clip", "gp", "sn", "sn_w")   # which rows the claim rules compare (see
 RUN_KEYS = ("method", "dataset", "loss", "seed", "preset", "steps")  # set by the study itself, not by `set`
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _TOP = {"name", "description", "datasets", "eval_points", "seeds", "budget", "rows", "claims", "roles",
-        "data_dir", "eval_samples", "diag_points", "sample_points", "ckpt_points", "jobs_hint"}
+        "data_dir", "eval_samples", "diag_points", "sample_points", "ckpt_points"}
 _ROW = {"label", "method", "loss", "preset", "set", "budget_scale"}
 
 
@@ -153,7 +153,7 @@ def _int(value: Any, key: str, low: int = 1) -> int:
 
 def _parse(data: dict[str, Any], raw: str, path: Path) -> StudySpec:
     for key in data:
-        _need(key in _TOP, key, f"unknown key; a study file has {', '.join(sorted(_TOP - {'jobs_hint'}))}")
+        _need(key in _TOP, key, f"unknown key; a study file has {', '.join(sorted(_TOP))}")
     name = data.get("name", path.stem)
     _need(isinstance(name, str) and bool(_LABEL.match(name)), "name", "expected a short lowercase name")
     datasets = data.get("datasets")
