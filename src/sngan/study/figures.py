@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ class StudyRun:
 
 
 def load_runs(study_dir: Path) -> list[StudyRun]:
+    """Every run of a study directory, in the study file's row order (study.json; else the shipped rows'
+    order, then by name), then by seed: the order of every table and figure."""
     runs = []
     for cfg_file in sorted(Path(study_dir).glob("runs/*/*/seed*/config.json")):
         run = Run(cfg_file.parent)
@@ -78,6 +81,11 @@ def load_runs(study_dir: Path) -> list[StudyRun]:
         label = cfg_file.parent.parent.name  # runs/DATASET/LABEL/seedS: the study file's row label
         runs.append(StudyRun(run.dir, cfg.dataset, label, cfg.seed, cfg.to_dict(), run.status.get("status", "unknown"),
                              run.log, (run.metrics or {}).get("metrics", {})))
+    try:
+        order = [r["label"] for r in json.loads((Path(study_dir) / "study.json").read_text())["study"]["rows"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        order = list(NAMES)
+    runs.sort(key=lambda r: (order.index(r.label) if r.label in order else len(order), r.label, r.seed))
     return runs
 
 
@@ -102,9 +110,7 @@ def groups(runs: list[StudyRun]) -> dict[str, dict[str, list[StudyRun]]]:
     out: dict[str, dict[str, list[StudyRun]]] = {}
     for r in runs:
         out.setdefault(r.dataset, {}).setdefault(r.label, []).append(r)
-    order = list(NAMES)
-    return {ds: dict(sorted(g.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
-            for ds, g in sorted(out.items())}
+    return dict(sorted(out.items()))  # rows in the runs' order (load_runs: the study file's)
 
 
 def grad_variation(log: list[dict], key: str = "grad_norm_fake_mean") -> float:

@@ -101,8 +101,6 @@ def build_report(study_dir: str | Path) -> Path:
         raise UserError(f"{study_dir} holds no study runs (expected runs/DATASET/METHOD-LOSS/seedN/config.json)")
     meta = _read_json(study_dir / "study.json")
     spec = meta.get("study") or {}
-    order = [r["label"] for r in spec.get("rows", [])]
-    runs.sort(key=lambda r: order.index(r.label) if r.label in order else len(order))  # the study file's order
     cost = _read_json(study_dir / "cost.json") or None
     figdir = study_dir / FIG
     figdir.mkdir(exist_ok=True)
