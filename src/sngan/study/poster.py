@@ -18,7 +18,6 @@ from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
 from sngan.study.typeset import (
     TITLE,
-    VERDICT_COLORS,
     compile_pdf,
     esc,
     figure_file,
@@ -27,6 +26,7 @@ from sngan.study.typeset import (
     render,
     roles,
     subtitle,
+    verdict_color,
 )
 
 PANES = ("GAN training is unstable", "Switch to the Wasserstein distance", "The critic must be 1-Lipschitz",
@@ -139,7 +139,7 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
                  GREEN)
 
     claim_rows = ", ".join(
-        f"[{esc(v['claim'])}], [#text(fill: {VERDICT_COLORS.get(v['verdict'], 'black')}, weight: \"bold\")"
+        f"[{esc(v['claim'])}], [#text(fill: {verdict_color(v['verdict'])}, weight: \"bold\")"
         f"[{esc(v['verdict'])}]]" for v in verdicts)
     claims = (f"#table(columns: (1fr, auto), stroke: 1pt + luma(190), inset: 7mm, [*claim*], [*verdict*], "
               f"{claim_rows})")

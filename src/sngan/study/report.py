@@ -22,12 +22,11 @@ from sngan.study import claims as C
 from sngan.study import figures as F
 from sngan.study.poster import build_poster
 from sngan.study.tuning import tuning_results
-from sngan.study.typeset import TITLE, num
+from sngan.study.typeset import TITLE, VERDICT_COLORS, num
 from sngan.study.writeup import build_writeup
 from sngan.train.logging import json_safe
 
 FIG = "figures"
-VERDICT_COLORS = {C.SUPPORTED: "#1a7f37", C.NOT_SUPPORTED: "#b42318", C.MIXED: "#9a6700", C.NO_DATA: "#666"}
 TABLE_KEYS = {"mnist": ["fid", "kid", "precision", "recall", "coverage", "class_kl_uniform", "digits_under_1pct"],
               "toy": ["modes_covered", "high_quality", "w1_exact", "w1_critic"]}
 

@@ -35,10 +35,14 @@ def subtitle(summary: dict) -> str:
         return SUBTITLE
     return re.sub(r"\s*\(~?[^)]*\)$", "", spec["description"])  # without its "(~40 min)"
 
-NAMES = {"clip-wasserstein": "weight clipping (WGAN)", "gp-wasserstein": "gradient penalty (WGAN-GP)",
-         "sn-wasserstein": "spectral normalization (W loss)", "sn-hinge": "spectral normalization (hinge loss)"}
-VERDICT_COLORS = {C.SUPPORTED: "rgb(\"#1a7f37\")", C.NOT_SUPPORTED: "rgb(\"#b42318\")",
-                  C.MIXED: "rgb(\"#9a6700\")", C.NO_DATA: "gray"}
+# A verdict's colour, in the HTML report and (as Typst's rgb) in the write-up and poster.
+VERDICT_COLORS = {C.SUPPORTED: "#1a7f37", C.NOT_SUPPORTED: "#b42318", C.MIXED: "#9a6700", C.NO_DATA: "#666666"}
+
+
+def verdict_color(verdict: str) -> str:
+    """The Typst colour of a verdict."""
+    return f'rgb("{VERDICT_COLORS.get(verdict, "#000000")}")'
+
 
 # Characters with a meaning in Typst markup; a backslash before any of them inserts it literally.
 _SPECIAL = frozenset("\\*_`$#[]<>@=-+/~'\".:")

@@ -17,10 +17,9 @@ from typing import Any
 
 from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
+from sngan.study.figures import NAMES  # the names the figures' legends use
 from sngan.study.typeset import (
-    NAMES,
     TITLE,
-    VERDICT_COLORS,
     compile_pdf,
     esc,
     figure_file,
@@ -28,6 +27,7 @@ from sngan.study.typeset import (
     num,
     roles,
     subtitle,
+    verdict_color,
 )
 
 SECTIONS = ("Motivation: why GAN training fails", "Wasserstein-1 and Kantorovich–Rubinstein duality",
@@ -427,7 +427,7 @@ def _experiments(s: dict, d: Path) -> str:
 def _claims(s: dict, d: Path) -> str:
     rows, items = [], []
     for v in s.get("claims", []):
-        verdict = f"#text(fill: {VERDICT_COLORS.get(v['verdict'], 'black')}, weight: \"bold\")[{esc(v['verdict'])}]"
+        verdict = f"#text(fill: {verdict_color(v['verdict'])}, weight: \"bold\")[{esc(v['verdict'])}]"
         rows.append([esc(v["claim"]), verdict])
         items.append(f"+ *{esc(v['claim'])}* — {verdict}. _Measured:_ {esc(v['evidence'])}. "
                      f"#text(fill: luma(70))[_Rule:_ {esc(v['rule'])}]")
@@ -458,7 +458,7 @@ def _claims_by_budget(s: dict, d: Path) -> str:
         cells = [esc(claim["claim"])]
         for b in budgets:
             v = by_budget[b][i]["verdict"]
-            cells.append(f"#text(fill: {VERDICT_COLORS.get(v, 'black')})[{esc(v)}]")
+            cells.append(f"#text(fill: {verdict_color(v)})[{esc(v)}]")
         rows.append(cells)
     figures = "".join(_fig(d, f"budget_{ds}", f"{esc(ds)}: final quality against the training budget.")
                       for ds in s.get("quality", {}))
