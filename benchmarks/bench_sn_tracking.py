@@ -104,8 +104,8 @@ def _maps(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...], out_sh
 def frequency_grams(layer: nn.Module, weight: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
     """``[A; B]`` (``[F, 2n, n]``) of the Hermitian Grams ``A + iB`` of the layer's frequency matrices."""
     poly, sizes = _polyphase(layer, weight, shape)
-    a, b = _frequency_grams(poly, sizes, layer.groups, torch.float32)
-    return torch.cat([a, b], -2), a.shape[-1]
+    grams = _frequency_grams(poly, sizes, layer.groups, torch.float32)
+    return torch.cat([grams.real, grams.imag], -2), grams.shape[-1]
 
 
 def fourier_iterate(ab: torch.Tensor, n: int, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -358,6 +358,30 @@ def test_certified_mode_holds_sigma_at_most_1_at_every_training_step_where_power
     assert min(certified) >= 0.95  # the bound's slack on these feature maps (7x7 is the largest)
 
 
+def test_certified_mode_keeps_its_vectors_in_the_state_dict_and_resumes_exactly():
+    torch.manual_seed(0)
+    shape = (3, 8, 8)
+
+    def make():
+        return sngan.spectral_norm(nn.Conv2d(3, 5, 3, padding=1), mode="certified", input_shape=shape)
+
+    layer = make()
+    sn = layer.parametrizations.weight[0]
+    assert sn.u.shape == (*sngan.certified.spectrum_shape(layer, layer.weight, shape), 2) and bool(sn.u.any())
+    x = torch.randn(4, *shape)
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(x).square().mean().backward()
+        opt.step()
+    clone = make()
+    clone.load_state_dict(layer.state_dict())
+    assert torch.equal(clone.parametrizations.weight[0].u, sn.u)
+    with torch.no_grad():  # the next training forward of each: the same bound, bit for bit
+        assert torch.equal(layer(x), clone(x))
+    assert sn.sigma.item() == clone.parametrizations.weight[0].sigma.item()
+
+
 def test_certified_mode_reuses_its_bound_in_eval_until_the_weight_changes(monkeypatch):
     layer = sngan.spectral_norm(nn.Conv2d(2, 3, 3, padding=1), mode="certified", input_shape=(2, 6, 6))
     calls = []
@@ -371,9 +395,11 @@ def test_certified_mode_reuses_its_bound_in_eval_until_the_weight_changes(monkey
     assert len(calls) == 1
     with torch.no_grad():
         layer.parametrizations.weight.original.mul_(2.0)  # an optimizer step, in place
+        vectors = layer.parametrizations.weight[0].u.clone()  # the warm start the recomputation begins from
         y = layer(x)
     assert len(calls) == 2
-    expected = sngan.certified.certified_sigma(layer, layer.parametrizations.weight.original.detach(), (2, 6, 6))
+    expected = sngan.certified.certified_sigma(layer, layer.parametrizations.weight.original.detach(), (2, 6, 6),
+                                               vectors=vectors)
     assert layer.parametrizations.weight[0].sigma.item() == pytest.approx(expected.item(), rel=1e-6)
     assert torch.isfinite(y).all()
 

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -5,6 +7,8 @@ from torch import nn
 from conftest import dense_jacobian
 from sngan.certified import (
     CERTIFIED_MARGIN,
+    CHOLESKY_SLACK,
+    _certify_below,
     _frequency_grams,
     _iterate_hermitian,
     _polyphase,
@@ -12,6 +16,7 @@ from sngan.certified import (
     circular_conv2d_singular_values,
     frequency_matrices,
     gram_bound,
+    spectrum_shape,
 )
 from sngan.spectral import (
     lanczos_,
@@ -236,7 +241,8 @@ def test_frequency_grams_from_the_tap_autocorrelation_equal_the_grams_of_the_fre
     mats = frequency_matrices(layer, layer.weight.detach(), shape, half=True)
     gram = mats @ mats.mH if mats.shape[-2] <= mats.shape[-1] else mats.mH @ mats
     poly, sizes = _polyphase(layer, layer.weight.detach(), shape)
-    a, b = _frequency_grams(poly, sizes, layer.groups, torch.float64)
+    grams = _frequency_grams(poly, sizes, layer.groups, torch.float64)
+    a, b = grams.real, grams.imag
     # the same Hermitian matrix, or its conjugate (the phases of MᴴM and MMᴴ run opposite ways)
     assert torch.allclose(torch.linalg.eigvalsh(torch.complex(a, b)), torch.linalg.eigvalsh(gram), atol=1e-12)
     assert torch.equal(a, a.mT) and torch.equal(b, -b.mT)
@@ -272,6 +278,84 @@ def test_certified_sigma_gradient_is_the_top_frequencys_singular_value_gradient(
         w = layer.weight.detach().clone().requires_grad_()
         (g,) = torch.autograd.grad(certified_sigma(layer, w, shape), w)
         assert torch.allclose(g.double(), g_exact, atol=1e-5)
+
+
+def _random_layer(gen: torch.Generator) -> tuple[nn.Module, tuple[int, ...]]:
+    """A random convolution the certified bound supports, and an input shape it accepts."""
+    def pick(*options):
+        return options[int(torch.randint(len(options), (), generator=gen))]
+
+    nd = pick(1, 2, 2, 2, 3)
+    kernel, stride, dilation = pick(1, 2, 3, 4, 5), pick(1, 1, 2, 3), pick(1, 1, 1, 2)
+    if nd == 3:  # dense Jacobians of 3-d inputs grow fast
+        kernel, dilation = min(kernel, 3), 1
+    groups = pick(1, 1, 2)
+    c_in, c_out = groups * pick(1, 2, 3, 5), groups * pick(1, 2, 4)
+    circular = nd < 3 and stride == 1 and pick(False, False, True)
+    padding = pick(0, 1, 2, "same") if stride == 1 else pick(0, 1, 2)
+    if circular and padding == "same":
+        padding = 1
+    conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[nd - 1]
+    layer = conv(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                 padding_mode="circular" if circular else "zeros")
+    span = dilation * (kernel - 1) + 1
+    low = max(span - (0 if padding == "same" else 2 * padding), 1)
+    size = [int(torch.randint(low, low + (3 if nd == 3 else 6), (), generator=gen)) for _ in range(nd)]
+    return layer, (c_in, *size)
+
+
+def test_certified_bound_is_never_below_the_true_norm_over_random_layers():
+    # the training path (kept vectors, Cholesky certificate, float32 Grams) over random kernels, strides,
+    # paddings, dilations, groups, 1-3d and input sizes; after a weight step the kept vectors lag
+    gen = torch.Generator().manual_seed(0)
+    tried = 0
+    while tried < 60:
+        layer, shape = _random_layer(gen)
+        try:
+            with warnings.catch_warnings():  # torch's note on "same" padding with an even kernel
+                warnings.simplefilter("ignore", UserWarning)
+                layer(torch.zeros(1, *shape))
+            vectors = torch.zeros(*spectrum_shape(layer, layer.weight, shape), 2)
+        except (RuntimeError, ValueError):  # an input the layer itself or the bound refuses (a kernel too big)
+            continue
+        tried += 1
+        for step in range(3):
+            w = layer.weight.detach()
+            bound = certified_sigma(layer, w, shape, vectors=vectors).item()
+            J = dense_jacobian(lambda x: layer_map(layer, w.double(), x), shape)
+            true = torch.linalg.matrix_norm(J, ord=2).item()
+            assert bound >= true, (layer, shape, step)
+            exact = certified_sigma(layer, w.double(), shape).item() / CERTIFIED_MARGIN  # the Gram iteration
+            assert bound <= exact * (1 + CHOLESKY_SLACK) * 1.01, (layer, shape, step)  # and tight
+            with torch.no_grad():
+                layer.weight.add_(0.05 * layer.weight.abs().mean() * torch.randn(w.shape, generator=gen))
+
+
+def test_certified_bound_holds_when_the_kept_vectors_are_wrong():
+    # vectors that point nowhere near the top make the Cholesky certificate fail: the Gram iteration takes over
+    torch.manual_seed(3)
+    layer, shape = nn.Conv2d(6, 8, 3, padding=1), (6, 9, 9)
+    exact = torch.linalg.matrix_norm(frequency_matrices(layer, layer.weight.detach().double(), shape),
+                                     ord=2).max().item()
+    vectors = torch.zeros(*spectrum_shape(layer, layer.weight, shape), 2)
+    vectors[..., -1, 0] = 1.0  # the last basis vector at every frequency
+    bound = certified_sigma(layer, layer.weight.detach(), shape, vectors=vectors).item()
+    assert exact <= bound <= exact * (1 + 1e-3)
+    assert certified_sigma(layer, layer.weight.detach(), shape, vectors=vectors).item() <= exact * (1 + 1e-3)
+
+
+def test_a_cholesky_certificate_separates_eigenvalues_just_above_and_below():
+    torch.manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(5, 24, 24, dtype=torch.complex64))
+    eig = torch.linspace(0.1, 2.0, 24).expand(5, 24).clone()
+    eig[2, -1] = 2.004  # one Gram whose top is 0.2% above the rest's
+    grams = q @ torch.diag_embed(eig.to(torch.complex64)) @ q.mH
+    beta = torch.tensor(2.002, dtype=torch.float64)
+    shifted = -grams
+    shifted.diagonal(dim1=-2, dim2=-1).real.add_(2.002)
+    ok, allowance = _certify_below(shifted, beta)
+    assert ok.tolist() == [True, True, False, True, True]
+    assert torch.all(allowance[ok] < 1e-3)  # rounding allowances far below the 0.1% slack
 
 
 def test_certified_sigma_refuses_what_it_cannot_bound():

@@ -3,9 +3,18 @@
 The layer is embedded in the circular convolution that contains it (zero padding is a restriction of
 a circular map on a larger grid, so its norm can only be smaller); the FFT block-diagonalises the
 circular map into one small matrix per frequency (Sedghi et al. 2019, "The Singular Values of
-Convolutional Layers"), and each block's norm is bounded from above by Gram iteration (Delattre et al.
-2023, "Efficient Bound of Lipschitz Constant for Convolutional Layers by Gram Iteration"). Power
-iteration (``sngan.spectral``) gives lower bounds; this module gives the upper one.
+Convolutional Layers"), whose Gram matrices come from the kernel taps' autocorrelation. Each Gram's
+largest eigenvalue is bounded from above in one of two ways:
+
+* Gram iteration (Delattre et al. 2023, "Efficient Bound of Lipschitz Constant for Convolutional Layers
+  by Gram Iteration"): stateless and tightest; what :func:`certified_sigma` does without ``vectors``.
+* A Cholesky certificate (the training path): from each frequency's top eigenvector kept between steps,
+  one power step gives a lower bound ``L``, and a Cholesky factorisation of ``β I − G`` with
+  ``β = (1 + 1e-3) L`` proves every Gram's eigenvalues below ``β`` (Rump's verified positive definiteness,
+  with rigorous allowances for rounding). One factorisation per frequency costs less than one squaring
+  of the Gram iteration, which needs four to six.
+
+Power iteration (``sngan.spectral``) gives lower bounds; this module gives the upper one.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -21,8 +31,8 @@ from torch import Tensor, nn
 
 from sngan.spectral import CONV_TYPES, _check_layer, _layer_type
 
-__all__ = ["circular_conv2d_singular_values", "frequency_matrices", "gram_bound", "certified_sigma", "CERTIFIED_MARGIN",
-           "GRAM_ITERATIONS"]
+__all__ = ["circular_conv2d_singular_values", "frequency_matrices", "gram_bound", "certified_sigma", "spectrum_shape",
+           "CERTIFIED_MARGIN", "GRAM_ITERATIONS"]
 
 
 def circular_conv2d_singular_values(weight: Tensor, n: int) -> Tensor:
@@ -96,6 +106,22 @@ def _polyphase(module: nn.Module, weight: Tensor, input_shape: Sequence[int]) ->
     return poly, sizes
 
 
+def _wrap_factor(module: nn.Module, input_shape: Sequence[int], dilated: Sequence[int]) -> float:
+    """How much a circular-padded layer's output repeats itself: sqrt of the largest number of output
+    positions that hold the same value (1 unless the padding is wider than "same").
+
+    With circular padding the output samples the circular convolution (stride ``s``, period ``n/s``) over
+    ``L = (n + 2p - span) // s + 1`` positions per dimension; where ``L`` exceeds the period, positions ``n/s``
+    apart repeat, ``ceil(L / (n/s))`` times at most, which multiplies the norm by at most the square root
+    of their product."""
+    if module.padding_mode != "circular" or isinstance(module.padding, str):
+        return 1.0
+    count = 1
+    for n, p, span, s in zip(input_shape[1:], module.padding, dilated, module.stride):
+        count *= -(-((n + 2 * p - span) // s + 1) // (n // s))
+    return math.sqrt(count)
+
+
 def _spectrum(poly: Tensor, sizes: list[int], half: bool) -> Tensor:
     """``[B, out, in']`` frequency matrices of a polyphase kernel; ``half``: only one of each conjugate
     pair (a real kernel's matrices at f and -f are conjugate: same singular values)."""
@@ -124,8 +150,8 @@ def frequency_matrices(module: nn.Module, weight: Tensor, input_shape: Sequence[
     block-diagonalises that into one ``(out, in * s^d)`` matrix per frequency (Sedghi et al. 2019,
     Theorem 6, with the polyphase decomposition for strides). The largest singular value over those
     matrices is the circular map's norm exactly. Circular padding with a stride that divides the
-    input is exact; zero padding is an upper bound (1.00-1.04x the true norm on the SN-GAN critic,
-    largest on small feature maps). A Linear layer is its own single matrix; groups give
+    input is exact (a padding wider than "same" repeats outputs: :func:`_wrap_factor`); zero padding is
+    an upper bound (1.00-1.04x the true norm on the SN-GAN critic, largest on small feature maps). A Linear layer is its own single matrix; groups give
     block-diagonal maps, so each group's matrices join the batch.
 
     Returns ``[B, rows, cols]`` (complex for convolutions); differentiable in ``weight``. ``half``: only one
@@ -219,14 +245,15 @@ def _iterate_hermitian(a: Tensor, b: Tensor, n_iter: int, prune: bool = False) -
 
 @functools.lru_cache(maxsize=64)
 def _lag_dft(taps: tuple[int, ...], sizes: tuple[int, ...], device: torch.device,
-             dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+             dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
     """For a kernel of ``taps`` on a circular grid of ``sizes``: the lag index of every tap pair ``(a, b)``
-    (``a - b``, raveled over the ``2 taps - 1`` lags per dimension) and the ``[2F, D]`` matrix of the lags'
-    cosines over sines at the half-spectrum frequencies (``-2π f·d / N``). Cached: a layer's geometry is
-    fixed, and the sines cost more than the matmul they feed.
+    (``a - b``, raveled over the ``2 taps - 1`` lags per dimension), the ``[2F, H]`` matrix of the cosines
+    over sines of the first ``H`` lags (the negative half and the zero lag, whose cosine is halved) at the
+    half-spectrum frequencies (``-2π f·d / N``), and ``H``. Cached: a layer's geometry is fixed, and the
+    sines cost more than the matmul they feed.
 
-    Off the CPU the lag index comes as a ``[D, taps²]`` 0/1 matrix instead: a GPU's ``index_add_`` adds
-    with atomics in an order that varies from run to run, a matmul with that matrix adds in a fixed one."""
+    Off the CPU the lag index comes as a ``[H, taps²]`` 0/1 matrix of the first ``H`` lags instead: a GPU's
+    ``index_add_`` adds with atomics in an order that varies from run to run, a matmul adds in a fixed one."""
     nd = len(taps)
 
     def grid(extents):
@@ -234,29 +261,33 @@ def _lag_dft(taps: tuple[int, ...], sizes: tuple[int, ...], device: torch.device
 
     tap = grid([(0, m) for m in taps]).reshape(-1, nd)
     lag = (tap[:, None] - tap[None, :]).reshape(-1, nd) + torch.tensor(taps) - 1  # offset: lags from 0
-    span = [2 * m - 1 for m in taps]
     lag_id = torch.zeros(lag.shape[0], dtype=torch.int64)
     for i in range(nd):
-        lag_id = lag_id * span[i] + lag[:, i]
-    lags = grid([(-m + 1, m) for m in taps]).reshape(1, -1, nd).double()
+        lag_id = lag_id * (2 * taps[i] - 1) + lag[:, i]
+    half = (math.prod(2 * m - 1 for m in taps) + 1) // 2  # raveled lags up to the zero lag (the last)
+    lags = grid([(-m + 1, m) for m in taps]).reshape(1, -1, nd)[:, :half].double()
     freq = grid([(0, m) for m in [*sizes[:-1], sizes[-1] // 2 + 1]]).reshape(-1, 1, nd).double()
     theta = (-2 * math.pi) * (freq / torch.tensor(sizes, dtype=torch.float64) * lags).sum(-1)
-    dft = torch.cat([theta.cos(), theta.sin()]).to(device, dtype)
+    cos = theta.cos()
+    cos[:, -1] = 0.5  # the zero lag: P + Pᵀ counts it twice
+    dft = torch.cat([cos, theta.sin()]).to(device, dtype)
     if torch.device(device).type != "cpu":
-        lag_id = torch.nn.functional.one_hot(lag_id, lags.shape[1]).T.to(dtype)
-    return lag_id.to(device), dft
+        lag_id = torch.nn.functional.one_hot(lag_id, 2 * half - 1)[:, :half].T.to(dtype)
+    return lag_id.to(device), dft, half
 
 
-def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Real and imaginary parts of the Gram matrices (of the smaller side) of a polyphase kernel's
-    half-spectrum frequency matrices, ``[groups * F, n, n]`` each, in :func:`frequency_matrices` order.
+def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.dtype, sign: float = 1.0) -> Tensor:
+    """The Gram matrices (of the smaller side) of a polyphase kernel's half-spectrum frequency matrices,
+    ``[groups * F, n, n]`` complex (of the real ``dtype``), in :func:`frequency_matrices` order, Hermitian
+    exactly (rounding included), times ``sign``.
 
     ``M_f = Σ_a K_a e^{-2πi f·a/N}`` over the taps ``a``, so ``M_f M_fᴴ = Σ_d R_d e^{-2πi f·d/N}`` with the
     taps' autocorrelation ``R_d = Σ_{a-b=d} K_a K_bᵀ`` (or ``K_aᵀ K_b`` for ``M_fᴴ M_f``, whose phases are
     conjugate: the same eigenvalues). All the products ``K_a K_bᵀ`` come from one matmul of the taps
-    stacked, the sums over each lag from one ``index_add_`` (off the CPU: one matmul), and the Grams of
-    every frequency from one real matmul with the lags' cosines and sines: ``taps² n² c`` multiply-adds
-    instead of ``F n² c`` complex ones for forming each Gram from its matrix.
+    stacked, the sums over each lag from one ``index_add_`` (off the CPU: one matmul). ``R_{-d} = R_dᵀ``, so
+    with ``P_f = ½R_0 + Σ_{d<0} cos θ_d R_d`` and ``Q_f = Σ_{d<0} sin θ_d R_d`` (one real matmul with the
+    cosines and sines of half the lags), ``G_f = (P_f + P_fᵀ) + i (Q_f − Q_fᵀ)``: ``taps² n² c``
+    multiply-adds instead of ``F n² c`` complex ones for forming each Gram from its matrix.
     """
     out, cin = poly.shape[:2]
     taps = list(poly.shape[2:])
@@ -270,14 +301,17 @@ def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.d
         x = k.permute(0, 3, 1, 2).reshape(groups, t * rows, cin)
         s, n = x @ x.mT, rows
     s = s.reshape(groups, t, n, t, n).transpose(2, 3).reshape(groups, t * t, n * n)
-    lag_id, dft = _lag_dft(tuple(taps), tuple(sizes), poly.device, dtype)
+    lag_id, dft, half = _lag_dft(tuple(taps), tuple(sizes), poly.device, dtype)
     if lag_id.is_floating_point():  # off the CPU: summed by a matmul, in a fixed order
-        r = lag_id @ s  # R_d
+        r = lag_id @ s
     else:
-        r = s.new_zeros(groups, dft.shape[1], n * n).index_add_(1, lag_id, s)
-    grams = (dft @ r).reshape(groups, 2, -1, n, n).transpose(0, 1).reshape(2, -1, n, n)
-    a, b = grams[0], grams[1]
-    return (a + a.mT) / 2, (b - b.mT) / 2  # exactly (anti)symmetric: rounding only
+        keep = lag_id < half  # the pairs of the negative lags and the zero lag
+        r = s.new_zeros(groups, half, n * n).index_add_(1, lag_id[keep], s[:, keep])
+    pq = ((sign * dft) @ r).unflatten(-1, (n, n)).unflatten(1, (2, -1))  # [groups, 2, F, n, n]
+    grams = torch.empty(groups, pq.shape[2], n, n, 2, dtype=dtype, device=poly.device)
+    torch.add(pq[:, 0], pq[:, 0].mT, out=grams[..., 0])
+    torch.sub(pq[:, 1], pq[:, 1].mT, out=grams[..., 1])
+    return torch.view_as_complex(grams).flatten(0, 1)
 
 
 # Gram iteration in float32 on the CPU (twice as fast as float64): its relative rounding error on the
@@ -286,22 +320,142 @@ def _frequency_grams(poly: Tensor, sizes: list[int], groups: int, dtype: torch.d
 # (a GPU may run float32 matmuls in TF32, with ~1e-3 errors).
 CERTIFIED_MARGIN = 1.0 + 1e-4
 GRAM_ITERATIONS = 6
+# The warm path's trial value β = (1 + CHOLESKY_SLACK) x the largest lower bound; its bound is that
+# loose at most (half of it on σ), plus the rounding allowances.
+CHOLESKY_SLACK = 1e-3
+
+
+def spectrum_shape(module: nn.Module, weight: Tensor, input_shape: Sequence[int]) -> tuple[int, int]:
+    """``(B, n)``: how many Hermitian Grams :func:`certified_sigma` certifies for the layer, and their size
+    (the shape of its ``vectors``, less the trailing 2 of the real view)."""
+    _check_layer(module)
+    if issubclass(_layer_type(module), nn.Linear):
+        return 1, min(weight.shape)
+    poly, sizes = _polyphase(module, weight.detach(), input_shape)
+    half = math.prod([*sizes[:-1], sizes[-1] // 2 + 1])
+    return module.groups * half, min(poly.shape[0] // module.groups, poly.shape[1])
+
+
+@functools.lru_cache(maxsize=1)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="sngan-cholesky")
+
+
+def _cholesky_ok(h: Tensor) -> Tensor:
+    """Which Hermitian ``h`` ``[B, n, n]`` have a Cholesky factorisation ``LLᴴ = h`` that completes (a pivot
+    that is not positive fails a matrix). On the CPU, LAPACK factors a batch one matrix at a time on one
+    core: the batch is split over torch's threads (the library releases the GIL), 1.5-2x faster on two
+    cores than one call for the critic's 64- and 128-wide Grams, and faster than a blocked factorisation
+    built from batched matmuls (measured: 4-10 ms against 4-15 ms for 40-144 Grams)."""
+    threads = torch.get_num_threads()
+    if h.device.type != "cpu" or threads < 2 or h.shape[0] < 2 * threads or h.shape[-1] < 48:  # small: not worth it
+        return torch.linalg.cholesky_ex(h).info == 0
+    parts = [_pool(threads).submit(torch.linalg.cholesky_ex, part) for part in h.tensor_split(threads)]
+    return torch.cat([part.result().info for part in parts]) == 0
+
+
+def _certify_below(shifted: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
+    """Which Hermitian Grams G have every eigenvalue below ``beta`` (a scalar), given ``shifted = βI − G``
+    (``[B, n, n]``), with each one's rounding allowance: ``λ_max(G) <= β + allowance`` where ``ok``.
+
+    ``βI − G`` is positive definite iff its Cholesky factorisation exists. In floating point, a factorisation
+    that completes gives ``LLᴴ = βI − G + ΔH`` with ``|ΔH| <= γ |L||Lᴴ|`` (Demmel 1989; Higham, *Accuracy and
+    Stability of Numerical Algorithms*, Thm 10.3; blocked with standard matmuls, a small multiple of it),
+    so ``λ_min(βI − G) >= −‖ΔH‖₂ >= −γ ‖L‖_F²``, and ``‖L‖_F² = tr(LLᴴ) <= tr(βI − G) / (1 − γ)``: no pass over
+    ``L`` is needed. ``γ`` is taken as ``8(n + 1)u`` (complex arithmetic and the blocked order, generously),
+    plus ``2uβ`` for forming ``βI − G``.
+    """
+    n = shifted.shape[-1]
+    ok = _cholesky_ok(shifted)
+    unit = torch.finfo(shifted.real.dtype).eps / 2
+    gamma = 8 * (n + 1) * unit
+    trace = shifted.diagonal(dim1=-2, dim2=-1).real.double().sum(-1) * (1 + n * unit)
+    allowance = gamma * trace / (1 - gamma) + 2 * unit * beta
+    return ok & torch.isfinite(allowance), allowance
+
+
+def _gram_rounding(poly: Tensor, groups: int, dtype: torch.dtype) -> float:
+    """An upper bound on ``‖Ĝ_f − G_f‖₂`` for every frequency, where ``Ĝ`` is what :func:`_frequency_grams`
+    computes in ``dtype`` and ``G`` the exact Gram (first order in the unit roundoff u).
+
+    Each autocorrelation entry is a dot product over the ``rows`` side (error <= γ_rows Σ|K_a||K_b|), each lag
+    sums <= taps of them, each DFT entry <= lags more terms with phases rounded to u: in all
+    ``|Ĝ_f − G_f| <= √2 γ_N Sᵀ S`` entrywise, ``S = Σ_a |K_a|`` over the taps, ``N = rows + taps + lags + 4``,
+    so ``‖Ĝ_f − G_f‖₂ <= √2 γ_N ‖S‖_F²`` (the √2: real and imaginary parts)."""
+    out, cin = poly.shape[:2]
+    rows = out // groups
+    taps = math.prod(poly.shape[2:])
+    lags = math.prod(2 * t - 1 for t in poly.shape[2:])
+    unit = torch.finfo(dtype).eps / 2
+    s = poly.detach().abs().flatten(2).sum(-1).double()  # [out, cin]
+    size = sum(float((s[g * rows:(g + 1) * rows] ** 2).sum()) for g in range(groups)) if groups > 1 else \
+        float((s ** 2).sum())
+    count = rows + taps + lags + 4
+    return math.sqrt(2) * count * unit / (1 - count * unit) * size
+
+
+def _warm_bound(neg_grams: Tensor, vectors: Tensor, n_iter: int, slack: float) -> tuple[Tensor, int, Tensor]:
+    """λ̄ >= the largest eigenvalue of Hermitian Grams G, given ``−G`` (``[B, n, n]``, overwritten), their
+    rounding aside; the index of the one holding it; and the vectors (real view) after one power step.
+
+    One power step on each Gram from its kept top eigenvector gives ``‖G x‖ <= λ_max`` (a lower bound); the
+    trial ``β`` is the largest of them times ``1 + slack``, and a Cholesky factorisation of ``βI − G`` certifies
+    every Gram below it at once (:func:`_certify_below`). A Gram that fails (its top moved above β: the
+    vector lagged, or another frequency took the lead) gets its own Gram-iteration bound instead, and ten
+    more power steps for its vector. The result is an upper bound whichever way: at most ``slack`` loose
+    when the vectors are good, exactly as tight as the Gram iteration when they are not.
+    """
+    if neg_grams.shape[-1] == 1:  # 1 x 1 Grams are their own eigenvalues
+        lam = -neg_grams.real[:, 0, 0]
+        best = int(lam.argmax())
+        return lam[best].double(), best, vectors
+    x = torch.view_as_complex(vectors.to(neg_grams.real.dtype))
+    y = (neg_grams @ x[..., None])[..., 0]  # −G x: its norm and direction are G x's
+    low = torch.linalg.vector_norm(y, dim=-1)
+    x = y / low.clamp_min(torch.finfo(low.dtype).tiny)[:, None]
+    best = int(low.argmax())
+    beta = low[best].double() * (1 + slack)
+    neg_grams.diagonal(dim1=-2, dim2=-1).real.add_(float(beta))  # βI − G, in place
+    ok, allowance = _certify_below(neg_grams, beta)
+    bound = beta + allowance[ok].max() if bool(ok.any()) else beta.new_zeros(())
+    if not bool(ok.all()):
+        (fail,) = (~ok).nonzero(as_tuple=True)
+        grams = -neg_grams[fail]
+        grams.diagonal(dim1=-2, dim2=-1).real.add_(float(beta))  # G again
+        sigmas = _iterate_hermitian(grams.real, grams.imag, n_iter, prune=True).double()
+        top = int(sigmas.argmax())
+        if sigmas[top] ** 2 > bound:
+            bound, best = sigmas[top] ** 2, int(fail[top])
+        xf = x[fail]
+        for _ in range(10):
+            xf = F.normalize((grams @ xf[..., None])[..., 0], dim=-1)
+        x[fail] = xf
+    return bound, best, torch.view_as_real(x).to(vectors.dtype)
 
 
 def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int],
-                    n_iter: int = GRAM_ITERATIONS) -> Tensor:
+                    n_iter: int = GRAM_ITERATIONS, vectors: Tensor | None = None) -> Tensor:
     """A guaranteed upper bound on the operator norm of the layer's linear map, as a scalar tensor.
 
-    The value is the largest Gram-iteration bound over the frequency matrices of
-    :func:`frequency_matrices` (their conjugate halves), times :data:`CERTIFIED_MARGIN` for rounding.
-    Dividing the weight by it makes the layer's true operator norm <= 1 by construction. For a
-    convolution the frequencies' Grams come from the taps' autocorrelation and one DFT matmul
-    (:func:`_frequency_grams`), and frequencies that cannot hold the maximum stop iterating early
-    (``prune`` in :func:`_iterate_hermitian`); the value is what :func:`gram_bound` gives for the
-    largest, up to rounding. Its gradient in ``weight`` is that of the largest frequency's top singular
-    value, ``Re(u1ᴴ M_f(W) v1)`` with u1, v1 from an eigendecomposition of that one frequency's Gram in
-    float64 (Danskin's theorem for a max; the Gram bound itself is not differentiated, which would cost
-    as much again as the bound).
+    The bound is on the largest singular value over the frequency matrices of :func:`frequency_matrices`
+    (their conjugate halves), computed from their Gram matrices, which come from the taps' autocorrelation
+    and one DFT matmul (:func:`_frequency_grams`). Dividing the weight by it makes the layer's true operator
+    norm <= 1 by construction. Two ways:
+
+    * ``vectors=None``: Gram iteration on every frequency (frequencies that cannot hold the maximum stop
+      iterating early: ``prune`` in :func:`_iterate_hermitian`), times :data:`CERTIFIED_MARGIN` for rounding.
+      Tightest; no state.
+    * ``vectors``: ``[B, n, 2]`` (:func:`spectrum_shape`; the real view of complex vectors), the frequencies'
+      top eigenvectors from the previous call, updated in place; all zeros the first time (then found by an
+      eigendecomposition). One power step each gives a lower bound, and a single Cholesky factorisation per
+      frequency certifies all of them below ``1 + CHOLESKY_SLACK`` times it (:func:`_warm_bound`), with
+      rigorous allowances for the rounding of the Grams (:func:`_gram_rounding`) and of the factorisation.
+      About 2.5 times cheaper than the Gram iteration on the SN-GAN critic; at most 0.05% looser, plus the
+      allowances (0.01-0.6% on σ for its layers in float32). This is what ``mode="certified"`` runs.
+
+    Its gradient in ``weight`` is that of the largest frequency's top singular value,
+    ``Re(u1ᴴ M_f(W) v1)`` (Danskin's theorem for a max; the bound itself is not differentiated, which would
+    cost as much again), with u1, v1 from the kept vector or else from an eigendecomposition in float64.
     """
     _check_layer(module)
     dtype = torch.float32 if weight.device.type == "cpu" else torch.float64
@@ -316,21 +470,47 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
         rho = (weight.float() * (u[:, 0, None] * vh[0, None, :]).to(torch.float32)).sum()
         return bound + (rho - rho.detach())
     poly, sizes = _polyphase(module, weight.float(), input_shape)
+    direction = None
     with torch.no_grad():
-        a, b = _frequency_grams(poly.detach(), sizes, module.groups, dtype)
-        bounds = _iterate_hermitian(a, b, n_iter, prune=True)
-        best = int(bounds.argmax())
-        bound = bounds[best].to(torch.float32) * CERTIFIED_MARGIN
+        if vectors is None:
+            grams = _frequency_grams(poly.detach(), sizes, module.groups, dtype)
+            bounds = _iterate_hermitian(grams.real, grams.imag, n_iter, prune=True)
+            best = int(bounds.argmax())
+            bound = bounds[best].to(torch.float32) * CERTIFIED_MARGIN
+        else:
+            neg_grams = _frequency_grams(poly.detach(), sizes, module.groups, dtype, sign=-1.0)
+            if vectors.shape != (*neg_grams.shape[:2], 2):
+                raise ValueError(f"vectors of shape {tuple(vectors.shape)} for {neg_grams.shape[0]} Grams of size "
+                                 f"{neg_grams.shape[1]}")
+            if not bool(vectors.any()):  # the first call: the exact top eigenvectors
+                top = torch.linalg.eigh(-neg_grams.to(torch.complex128)).eigenvectors[..., -1]
+                vectors.copy_(torch.view_as_real(top))
+            lam, best, fresh = _warm_bound(neg_grams, vectors, n_iter, CHOLESKY_SLACK)
+            vectors.copy_(fresh)
+            lam = lam + _gram_rounding(poly, module.groups, dtype)
+            bound = (lam.sqrt() * CERTIFIED_MARGIN).to(torch.float32)
+            direction = torch.view_as_complex(vectors[best].double())
+    span = [d * (k - 1) + 1 for d, k in zip(module.dilation, weight.shape[2:])]
+    wrap = _wrap_factor(module, input_shape, span)
     if not needs_grad:
-        return bound
-    # σ_f = Re Σ_{o,c,a} poly[o,c,a] conj(u_o) v_c e^{-2πi f·a/m}: a fixed real tensor K times poly(W)
-    groups = module.groups
+        return bound * wrap
+    return (bound + _top_gradient(poly, sizes, module.groups, best, direction)) * wrap
+
+
+def _top_gradient(poly: Tensor, sizes: list[int], groups: int, best: int, direction: Tensor | None) -> Tensor:
+    """A zero-valued scalar whose gradient is that of the top singular value of frequency Gram ``best``.
+
+    ``σ_f = Re Σ_{o,c,a} poly[o,c,a] conj(u_o) v_c e^{-2πi f·a/m}``: a fixed real tensor times poly(W).
+    ``direction``: that Gram's top eigenvector as :func:`_frequency_grams` builds it (``conj(v1)`` of
+    ``MᴴM``'s phases when it is the input side, ``u1`` when the output side), or ``None`` (eigendecomposition).
+    """
     half = [*sizes[:-1], sizes[-1] // 2 + 1]
     group, nfreq = divmod(best, math.prod(half))
     freq = list(np.unravel_index(nfreq, half))
-    phase = torch.zeros((), dtype=torch.float64, device=weight.device)
+    device = poly.device
+    phase = torch.zeros((), dtype=torch.float64, device=device)
     for i, (f, m) in enumerate(zip(freq, sizes)):
-        taps = torch.arange(poly.shape[2 + i], dtype=torch.float64, device=weight.device)
+        taps = torch.arange(poly.shape[2 + i], dtype=torch.float64, device=device)
         phase = phase[..., None] + (-2 * math.pi * f / m) * taps
     rotation = torch.polar(torch.ones_like(phase), phase)
     rows = poly.shape[0] // groups
@@ -339,12 +519,12 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
         spatial = list(range(2, poly.ndim))
         mat = (block.detach().double() * rotation).sum(spatial)  # M_f, [rows, cin]
         if mat.shape[1] <= mat.shape[0]:  # top eigenvector of MᴴM is v1, u1 = M v1 / σ
-            v1 = torch.linalg.eigh(mat.mH @ mat).eigenvectors[:, -1]
+            v1 = torch.linalg.eigh(mat.mH @ mat).eigenvectors[:, -1] if direction is None else direction.conj()
             u1 = F.normalize(mat @ v1, dim=0)
         else:  # of MMᴴ is u1, v1 = Mᴴ u1 / σ
-            u1 = torch.linalg.eigh(mat @ mat.mH).eigenvectors[:, -1]
+            u1 = torch.linalg.eigh(mat @ mat.mH).eigenvectors[:, -1] if direction is None else direction
             v1 = F.normalize(mat.mH @ u1, dim=0)
         top = u1.conj()[:, None] * v1[None, :]  # ∂σ/∂M = conj(u1) v1ᵀ (real part)
     kern = (top[(..., *[None] * len(sizes))] * rotation).real
     rho = (block * kern.to(block.dtype)).sum()
-    return bound + (rho - rho.detach())
+    return rho - rho.detach()

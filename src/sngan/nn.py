@@ -10,11 +10,15 @@
   with a kept u. This is the σ that bounds the layer's Lipschitz constant.
 * ``"exact"``    — σ of the reshaped matrix from a full SVD on every forward (a slow reference).
 * ``"certified"`` — a guaranteed *upper* bound on the layer's operator norm at its input shape
-  (the circular convolution containing the layer, block-diagonalised by the FFT, each block bounded
-  by Gram iteration: :func:`sngan.certified.certified_sigma`), recomputed from the weight on every
-  training forward, with no state carried between steps. The normalized layer's operator norm is
-  <= 1 by construction at every step, however fast the weights move; it is below 1 by the bound's
-  slack (zero padding: 0.1-4% on the SN-GAN critic at 28x28, more on tiny feature maps).
+  (the circular convolution containing the layer, block-diagonalised by the FFT: one small Gram
+  matrix per frequency, :func:`sngan.certified.certified_sigma`), recomputed from the weight on every
+  training forward. ``u`` keeps each frequency's top eigenvector between steps, as power iteration
+  keeps its u: one power step gives a lower bound, and one Cholesky factorisation per frequency
+  certifies every frequency below 1.001 times it, rounding included. The vectors only make the bound
+  cheap and tight; it holds whatever they are (a frequency that fails gets its own Gram-iteration
+  bound). The normalized layer's operator norm is <= 1 by construction at every step, however fast the
+  weights move; it is below 1 by the bound's slack (zero padding: 0.1-4% on the SN-GAN critic at
+  28x28, more on tiny feature maps; the rounding allowances: up to 0.5% more).
 
 Which guarantees what: power iteration (``matrix``, ``operator``) gives a *lower* bound on σ, so a
 normalized layer's norm is >= 1 whenever the estimate lags the weights (early training: the
@@ -39,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from sngan.certified import certified_sigma
+from sngan.certified import certified_sigma, spectrum_shape
 from sngan.spectral import (
     CONV_TYPES,
     LINEAR_TYPES,
@@ -68,8 +72,9 @@ class SpectralNorm(nn.Module):
     """Parametrization ``W -> W / σ(W)``. Construct it through :func:`spectral_norm`.
 
     Buffers: ``u`` (left singular vector estimate), ``v`` (right), ``sigma`` (the σ used by the
-    latest forward, a scalar), and in operator mode ``input_shape`` (int64, batch excluded;
-    empty until the first forward).
+    latest forward, a scalar), and in operator and certified modes ``input_shape`` (int64, batch
+    excluded; empty until the first forward). A certified convolution's ``u`` holds its frequencies'
+    top eigenvectors instead (``[B, n, 2]``, :func:`sngan.certified.spectrum_shape`; ``v`` is empty).
     """
 
     def __init__(
@@ -93,6 +98,8 @@ class SpectralNorm(nn.Module):
         # the module tree (no recursion in state_dict / deepcopy / .to()): store a plain view of
         # the hyper-parameters instead of the module itself.
         self._layer = _LayerSpec.from_module(module) if mode in SHAPED_MODES else None
+        # certified convolutions keep their frequencies' top eigenvectors in u: the warm bound (certified.py)
+        self._warm = mode == "certified" and not isinstance(module, nn.Linear)
         self._eval_key: tuple | None = None  # (certified, eval) the weight version self.sigma belongs to
         self._shape_cache: tuple = (None, -1, ())  # (input_shape buffer, its version, as a tuple): no .tolist()
         self.register_buffer("sigma", torch.ones((), dtype=weight.dtype, device=weight.device))
@@ -125,6 +132,8 @@ class SpectralNorm(nn.Module):
         if self.mode == "certified":
             self.input_shape = torch.tensor(input_shape, dtype=torch.int64, device=weight.device)
             self._eval_key = None
+            if self._warm:  # the frequencies' top eigenvectors, found by the first bound (all zeros until then)
+                self.u = weight.new_zeros(*spectrum_shape(self._layer, weight, input_shape), 2)
             with torch.no_grad():
                 self.sigma.copy_(self._sigma(weight.detach()))
             return
@@ -175,7 +184,8 @@ class SpectralNorm(nn.Module):
         """σ(W) with its gradient; ``estimate`` is the |Wᵀu| the power iteration just computed, if it ran."""
         if self.mode == "certified":
             in_shape = self._in_shape()
-            return certified_sigma(self._layer, weight, in_shape).to(weight.dtype)
+            vectors = self.u if self._warm else None
+            return certified_sigma(self._layer, weight, in_shape, vectors=vectors).to(weight.dtype)
         if self.mode == "exact":
             return torch.linalg.matrix_norm(reshape_weight_to_matrix(weight, self.dim), ord=2)
         # NB: u and v were updated in place; clone them before they enter the graph so that
