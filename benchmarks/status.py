@@ -1,4 +1,4 @@
-"""Issue 13's goals against the latest benchmark results: one table, each figure met or missed.
+"""The performance goals against the latest benchmark results: one table, each figure met or missed.
 
 `make bench` runs this last. It reads the JSON the other scripts wrote under benchmarks/results/ (the names
 `make bench` gives them) and measures nothing itself, so it takes a second and can be re-run at any time:
@@ -20,6 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_spectral import CERTIFIED_GOALS
 from bench_spectral import GOALS as SN_OVERHEAD_GOALS
 
 from sngan.train import TrainConfig, resolve
@@ -40,10 +41,12 @@ DRIFT_VARIANT = {("operator", "power", 1): "sngan-operator-cached",
                  ("certified", "power", 1): "sngan-certified-cached"}
 # the files `make bench` writes that this reads (time to quality: --quality)
 SPECTRAL, TRACKING, TRAIN = "spectral.json", "sn-tracking.json", "train.json"
-DRIFT_FILES = ("sn-drift.json", "sn-drift-lanczos4.json")
+SPECTRAL_NARROW = "spectral-w025.json"  # bench_spectral.py --width 0.25
+CERTIFIED_TIGHT = 0.95  # certified SN: every normalized layer's true norm at the drift run's last step, at least
+DRIFT_FILES = ("sn-drift.json", "sn-drift-lanczos4.json", "sn-drift-w1.json")
 PRECISION = "precision-{}-ring8.json"  # per method
 BF16_METHODS = ("gp", "clip")
-RESULT_FILES = (SPECTRAL, *DRIFT_FILES, TRACKING, TRAIN, *(PRECISION.format(m) for m in BF16_METHODS))
+RESULT_FILES = (SPECTRAL, SPECTRAL_NARROW, *DRIFT_FILES, TRACKING, TRAIN, *(PRECISION.format(m) for m in BF16_METHODS))
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,35 @@ def sigma_row(drift: list[dict], spectral: dict | None, tracking: dict | None, p
     return Row(goal, "; ".join(parts), _verdict(ok))
 
 
+def certified_rows(spectral: list[tuple[dict | None, Path]], drift: list[dict], drift_path: Path) -> list[Row]:
+    """Certified SN at the price of SN: its step cost at widths 1 and 0.25 (bench_spectral.py, beside the A/A
+    control), and in the drift run σ <= 1 at every step with every layer >= 0.95 at the last (the bound tight)."""
+    rows = []
+    for width, goal in CERTIFIED_GOALS.items():
+        name = f"certified SN <= {goal:.2f}x an unconstrained step (width {width:g})"
+        run, path = next(((s, p) for s, p in spectral if s and s["width"] == width), (None, spectral[0][1]))
+        r = run and run["results"].get("sngan-certified-cached")
+        if not r:
+            rows.append(_missing(name, path))
+            continue
+        control = run["results"].get("none-control")
+        noise = f"; A/A control {control['paired_ratio_to_none']:.3f}" if control else ""
+        paired = r["paired_ratio_to_none"]
+        rows.append(Row(name, f"paired {paired:.3f} (medians {r['ratio_to_none']:.3f}{noise})",
+                        _verdict(paired <= goal)))
+    name = f"certified SN: true σ <= 1 at every step, every layer >= {CERTIFIED_TIGHT} at the last (drift run)"
+    runs = [run for run in drift if run["mode"] == "certified"]
+    if not runs:
+        return [*rows, _missing(name, drift_path)]
+    parts, ok = [], True
+    for run in runs:
+        last = min(run["rows"][-1]["sigma"].values())
+        parts.append(f"width {run['width']:g}: largest σ {run['max_sigma']:.4f} over {run['steps']} steps, "
+                     f"smallest at step {run['steps']} {last:.4f}")
+        ok = ok and run["max_sigma"] <= 1.0 and last >= CERTIFIED_TIGHT
+    return [*rows, Row(name, "; ".join(parts), _verdict(ok))]
+
+
 def never_slower_row(train: dict | None, path: Path) -> Row:
     """sngan / the plain reference script <= 1.00 per iteration for every method and model (bench_train.py)."""
     goal = "sngan / plain reference <= 1.00 per iteration, every method and model"
@@ -203,6 +235,8 @@ def status(results: Path, quality: list[Path]) -> list[Row]:
         *quality_rows(quality),
         *overhead_rows(spectral, results / SPECTRAL),
         sigma_row(_drift_runs(results), spectral, _load(results / TRACKING), results / DRIFT_FILES[0]),
+        *certified_rows([(spectral, results / SPECTRAL), (_load(results / SPECTRAL_NARROW), results / SPECTRAL_NARROW)],
+                        _drift_runs(results), results / DRIFT_FILES[0]),
         never_slower_row(_load(results / TRAIN), results / TRAIN),
         *bf16_rows(results),
     ]

@@ -39,21 +39,39 @@ def _spectral(matrix: float, operator: float, certified: float) -> dict:
                                       "sngan-certified-cached": row(certified)}}
 
 
-def _drift(operator_max: float, certified_max: float) -> list[dict]:
+def _drift(operator_max: float, certified_max: float, certified_last: float = 0.97) -> list[dict]:
+    last = [{"step": 40, "sigma": {"0": 0.99, "2": certified_last}}]
     return [{"mode": "operator", "solver": "power", "iterations": 1, "steps": 40, "width": 0.25,
-             "max_sigma": operator_max},
+             "max_sigma": operator_max, "rows": last},
             {"mode": "certified", "solver": "power", "iterations": 1, "steps": 40, "width": 0.25,
-             "max_sigma": certified_max}]
+             "max_sigma": certified_max, "rows": last}]
 
 
 def _verdicts(results: Path, quality: list[str]) -> dict[str, str]:
     return {r.goal: r.verdict for r in status.status(results, [results / q for q in quality])}
 
 
+def test_certified_sn_is_met_on_cost_at_both_widths_and_on_a_tight_bound_that_holds(tmp_path):
+    wide, narrow = _spectral(1.01, 1.04, 1.14), {**_spectral(1.01, 1.04, 1.24), "width": 0.25}
+    spectral = [(wide, tmp_path / "spectral.json"), (narrow, tmp_path / "spectral-w025.json")]
+    path = tmp_path / "sn-drift.json"
+    assert [r.verdict for r in status.certified_rows(spectral, _drift(1.17, 0.9999), path)] == ["met"] * 3
+    costly = [(_spectral(1.01, 1.04, 1.41), spectral[0][1]), spectral[1]]
+    assert [r.verdict for r in status.certified_rows(costly, _drift(1.17, 0.9999), path)][0] == "missed"
+    # a bound that failed to hold, or one so loose that a layer sits at 0.93
+    assert status.certified_rows(spectral, _drift(1.17, 1.0001), path)[2].verdict == "missed"
+    assert status.certified_rows(spectral, _drift(1.17, 0.9999, certified_last=0.93), path)[2].verdict == "missed"
+    # the narrow width not measured: that row says so, never "met"
+    assert status.certified_rows([spectral[0], (None, spectral[1][1])], _drift(1.17, 0.9999), path)[1].verdict == \
+        "not measured"
+
+
 def test_missing_files_are_not_measured(tmp_path):
     verdicts = _verdicts(tmp_path, ["quality.json"])
     assert set(verdicts.values()) == {"not measured"}
-    assert len(verdicts) == 7  # quality, matrix, operator, σ in training, never slower, bf16 gp, bf16 clip
+    # quality, matrix, operator, σ in training, certified at widths 1 and 0.25 and its drift, never slower,
+    # bf16 gp, bf16 clip
+    assert len(verdicts) == 10
 
 
 def test_time_to_quality_is_met_only_on_every_seed(tmp_path):
@@ -107,7 +125,7 @@ def test_main_writes_the_table(tmp_path, capsys):
     status.main(["--results", str(tmp_path)])
     text = (tmp_path / "status.md").read_text()
     assert "| matrix-mode SN <= 1.02x an unconstrained step (width 1) | paired 1.010" in text
-    assert capsys.readouterr().out.endswith("2 of 7 goals met, 5 not measured\n")
+    assert capsys.readouterr().out.endswith("2 of 10 goals met, 7 not measured\n")
 
 
 def _precision(equal: bool) -> dict:

@@ -461,6 +461,9 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
     dtype = torch.float32 if weight.device.type == "cpu" else torch.float64
     needs_grad = torch.is_grad_enabled() and weight.requires_grad
     if issubclass(_layer_type(module), nn.Linear):
+        if min(weight.shape) == 1:  # a single row or column: σ is its Euclidean norm (the critic's last layer)
+            norm = torch.linalg.vector_norm(weight.float() if needs_grad else weight.detach().float())
+            return norm * ((1 + weight.numel() * torch.finfo(torch.float32).eps) * CERTIFIED_MARGIN)
         with torch.no_grad():
             bound = gram_bound(weight.detach()[None], n_iter, dtype)[0].to(torch.float32) * CERTIFIED_MARGIN
         if not needs_grad:
@@ -497,6 +500,16 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
     return (bound + _top_gradient(poly, sizes, module.groups, best, direction)) * wrap
 
 
+@functools.lru_cache(maxsize=256)
+def _rotation(taps: tuple[int, ...], sizes: tuple[int, ...], nfreq: int, device: torch.device) -> Tensor:
+    """``e^{-2πi f·a/N}`` over the taps ``a`` at half-spectrum frequency number ``nfreq`` (complex128)."""
+    freq = np.unravel_index(nfreq, [*sizes[:-1], sizes[-1] // 2 + 1])
+    phase = torch.zeros((), dtype=torch.float64)
+    for t, f, m in zip(taps, freq, sizes):
+        phase = phase[..., None] + (-2 * math.pi * int(f) / m) * torch.arange(t, dtype=torch.float64)
+    return torch.polar(torch.ones_like(phase), phase).to(device)
+
+
 def _top_gradient(poly: Tensor, sizes: list[int], groups: int, best: int, direction: Tensor | None) -> Tensor:
     """A zero-valued scalar whose gradient is that of the top singular value of frequency Gram ``best``.
 
@@ -506,13 +519,7 @@ def _top_gradient(poly: Tensor, sizes: list[int], groups: int, best: int, direct
     """
     half = [*sizes[:-1], sizes[-1] // 2 + 1]
     group, nfreq = divmod(best, math.prod(half))
-    freq = list(np.unravel_index(nfreq, half))
-    device = poly.device
-    phase = torch.zeros((), dtype=torch.float64, device=device)
-    for i, (f, m) in enumerate(zip(freq, sizes)):
-        taps = torch.arange(poly.shape[2 + i], dtype=torch.float64, device=device)
-        phase = phase[..., None] + (-2 * math.pi * f / m) * taps
-    rotation = torch.polar(torch.ones_like(phase), phase)
+    rotation = _rotation(tuple(poly.shape[2:]), tuple(sizes), nfreq, poly.device)
     rows = poly.shape[0] // groups
     block = poly[group * rows:(group + 1) * rows]
     with torch.no_grad():

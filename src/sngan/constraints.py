@@ -163,7 +163,7 @@ class SpectralNormalization(NoConstraint):
 
     def describe(self) -> str:
         if self.mode == "certified":
-            return "spectral normalization, certified σ (an upper bound on each layer's operator norm: Gram iteration)"
+            return "spectral normalization, certified σ (a guaranteed upper bound on each layer's operator norm)"
         steps = "Lanczos step(s)" if self.solver == "lanczos" else "power iteration(s)"
         return f"spectral normalization, {self.mode} σ, {self.n_power_iterations} {steps}/forward"
 
