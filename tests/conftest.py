@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -36,11 +37,26 @@ def device(request):
 @pytest.fixture(scope="session", params=DEVICES)
 def tiny_study(tmp_path_factory, request):
     """The tiny study, trained and evaluated on each device present (its workers on that device), with its
-    report, write-up and poster; shared by the study, write-up and poster tests."""
+    report, write-up and poster; shared by the study, write-up and poster tests.
+
+    Built once per test session: under pytest-xdist the first worker to need it builds it (the others wait
+    on a lock) in the session's shared temporary directory, and every worker gets its own copy, which its
+    tests may resume, refuse or rebuild without touching another's (mtimes are kept)."""
+    from filelock import FileLock
+
     from sngan.study.report import build_report
     from sngan.study.runner import run_study
 
+    base = tmp_path_factory.getbasetemp()
+    xdist_worker = hasattr(request.config, "workerinput")  # the workers' temp dirs share a parent per session
+    shared = (base.parent if xdist_worker else base) / f"tiny-study-{request.param}"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "report.html").exists():
+            building = shared.with_name(shared.name + ".building")
+            shutil.rmtree(building, ignore_errors=True)
+            run_study(building, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=request.param)
+            build_report(building)
+            building.rename(shared)
     out = tmp_path_factory.mktemp("study")
-    run_study(out, "tiny", seeds=1, jobs=2, progress=False, live_report=False, device=request.param)
-    report = build_report(out)
-    return out, report, request.param
+    shutil.copytree(shared, out, dirs_exist_ok=True)
+    return out, out / "report.html", request.param
