@@ -322,7 +322,7 @@ def test_certified_bound_is_never_below_the_true_norm_over_random_layers():
         for step in range(3):
             w = layer.weight.detach()
             bound = certified_sigma(layer, w, shape, vectors=vectors).item()
-            J = dense_jacobian(lambda x: layer_map(layer, w.double(), x), shape)
+            J = dense_jacobian(lambda x, layer=layer, w=w: layer_map(layer, w.double(), x), shape)
             true = torch.linalg.matrix_norm(J, ord=2).item()
             assert bound >= true, (layer, shape, step)
             exact = certified_sigma(layer, w.double(), shape).item() / CERTIFIED_MARGIN  # the Gram iteration

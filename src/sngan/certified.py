@@ -151,8 +151,8 @@ def frequency_matrices(module: nn.Module, weight: Tensor, input_shape: Sequence[
     Theorem 6, with the polyphase decomposition for strides). The largest singular value over those
     matrices is the circular map's norm exactly. Circular padding with a stride that divides the
     input is exact (a padding wider than "same" repeats outputs: :func:`_wrap_factor`); zero padding is
-    an upper bound (1.00-1.04x the true norm on the SN-GAN critic, largest on small feature maps). A Linear layer is its own single matrix; groups give
-    block-diagonal maps, so each group's matrices join the batch.
+    an upper bound (1.00-1.04x the true norm on the SN-GAN critic, largest on small feature maps). A Linear
+    layer is its own single matrix; groups give block-diagonal maps, so each group's matrices join the batch.
 
     Returns ``[B, rows, cols]`` (complex for convolutions); differentiable in ``weight``. ``half``: only one
     frequency of each conjugate pair (the same singular values), as :func:`certified_sigma` uses them.
