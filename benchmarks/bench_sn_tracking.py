@@ -1,6 +1,6 @@
 """Can a cheap estimator keep σ <= 1.01 while the weights move? Offline replay of one training trajectory.
 
-Issue 13 asks for every normalized layer's true operator norm <= 1.01 at every step of the drift run
+The performance goal asks for every normalized layer's true operator norm <= 1.01 at every step of the drift run
 (`bench_sn_drift.py`: the standard critic on MNIST, Adam 2e-4, betas (0.5, 0.999), operator-mode SN) at
 <= 5% overhead. This records that run's raw convolution weights at every step (operator mode, power
 iteration, as the trainer runs it), then replays the weight sequence through estimators of σ that keep their
