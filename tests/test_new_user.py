@@ -1,4 +1,4 @@
-"""A new user's first hour (issue 16): each case below is a command a careless or unlucky user ran, and
+"""A new user's first hour: each case below is a command a careless or unlucky user ran, and
 what it must do now — resume continues the stored run, no dead ends, one error line instead of a
 traceback, metrics for every dataset."""
 
