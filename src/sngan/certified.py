@@ -106,7 +106,7 @@ def _polyphase(module: nn.Module, weight: Tensor, input_shape: Sequence[int]) ->
     return poly, sizes
 
 
-def _wrap_factor(module: nn.Module, input_shape: Sequence[int], dilated: Sequence[int]) -> float:
+def _wrap_factor(module: nn.Module, kernel: Sequence[int], input_shape: Sequence[int]) -> float:
     """How much a circular-padded layer's output repeats itself: sqrt of the largest number of output
     positions that hold the same value (1 unless the padding is wider than "same").
 
@@ -117,8 +117,8 @@ def _wrap_factor(module: nn.Module, input_shape: Sequence[int], dilated: Sequenc
     if module.padding_mode != "circular" or isinstance(module.padding, str):
         return 1.0
     count = 1
-    for n, p, span, s in zip(input_shape[1:], module.padding, dilated, module.stride):
-        count *= -(-((n + 2 * p - span) // s + 1) // (n // s))
+    for n, p, k, d, s in zip(input_shape[1:], module.padding, kernel, module.dilation, module.stride):
+        count *= -(-((n + 2 * p - d * (k - 1) - 1) // s + 1) // (n // s))
     return math.sqrt(count)
 
 
@@ -387,9 +387,8 @@ def _gram_rounding(poly: Tensor, groups: int, dtype: torch.dtype) -> float:
     taps = math.prod(poly.shape[2:])
     lags = math.prod(2 * t - 1 for t in poly.shape[2:])
     unit = torch.finfo(dtype).eps / 2
-    s = poly.detach().abs().flatten(2).sum(-1).double()  # [out, cin]
-    size = sum(float((s[g * rows:(g + 1) * rows] ** 2).sum()) for g in range(groups)) if groups > 1 else \
-        float((s ** 2).sum())
+    s = poly.detach().abs().flatten(2).sum(-1).double()  # [out, cin]: S of every group, stacked
+    size = float(s.unflatten(0, (groups, rows)).square().sum((1, 2)).max())  # each Gram is one group's
     count = rows + taps + lags + 4
     return math.sqrt(2) * count * unit / (1 - count * unit) * size
 
@@ -493,8 +492,7 @@ def certified_sigma(module: nn.Module, weight: Tensor, input_shape: Sequence[int
             lam = lam + _gram_rounding(poly, module.groups, dtype)
             bound = (lam.sqrt() * CERTIFIED_MARGIN).to(torch.float32)
             direction = torch.view_as_complex(vectors[best].double())
-    span = [d * (k - 1) + 1 for d, k in zip(module.dilation, weight.shape[2:])]
-    wrap = _wrap_factor(module, input_shape, span)
+    wrap = _wrap_factor(module, weight.shape[2:], input_shape)
     if not needs_grad:
         return bound * wrap
     return (bound + _top_gradient(poly, sizes, module.groups, best, direction)) * wrap
