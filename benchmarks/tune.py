@@ -36,18 +36,19 @@ sys.path.insert(0, str(ROOT / "src"))
 from sngan.files import atomic_write_bytes  # noqa: E402
 from sngan.study.cost import measure_cost  # noqa: E402
 from sngan.study.runner import (  # noqa: E402
-    BUDGETS,
-    EVAL_POINTS,
-    ROWS,
     Job,
     along_samples,
     run_jobs,
     run_state,
     steps_for_budget,
 )
+from sngan.study.spec import load_study  # noqa: E402
 from sngan.study.tuning import curve, score  # noqa: E402
 from sngan.train.config import TUNING_GRID, resolve, row_label  # noqa: E402
 
+# make run's study, whose rows, CPU budgets and evaluation points every method is tuned for
+QUICK = load_study("quick")
+ROWS = tuple((r.method, r.loss) for r in QUICK.rows)
 DEFAULT_KNOB = {"clip": 0.01, "gp": 10.0, "sn": 1}    # the papers' c, lambda and power iterations
 START = {"n_critic": 1, "beta1": 0.5}
 SEEDS = {"mnist": 1, "ring8": 2}
@@ -59,8 +60,8 @@ def point_config(dataset: str, method: str, loss: str, point: dict, seed: int, c
     values = {"lr_d": point["lr"], "lr_g": point["lr"], "n_critic": point["n_critic"], "beta1": point["beta1"],
               knob_key: point["knob"]}
     steps = steps_for_budget(budget, cost[row_label(method, loss)], point["n_critic"])
-    every = max(1, steps // EVAL_POINTS)
-    values.update(steps=steps, eval_every=every, eval_samples=along_samples("quick", dataset),
+    every = max(1, steps // QUICK.eval_points)
+    values.update(steps=steps, eval_every=every, eval_samples=along_samples(dataset),
                   sample_every=max(1, steps // 3), ckpt_every=max(1, steps // 4), diag_every=max(1, steps // 8),
                   threads=1)
     return resolve(method, dataset, "tuned", values, loss=loss, seed=seed)
@@ -81,7 +82,7 @@ def main() -> int:
     ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "results" / "tune.md")
     args = ap.parse_args()
 
-    budgets = dict(BUDGETS["quick"])
+    budgets = {ds: QUICK.cpu_budget(ds) for ds in QUICK.datasets}
     budgets.update({k: float(v) for k, v in (item.split("=") for item in args.budget)})
     args.work.mkdir(parents=True, exist_ok=True)
     cost_file = args.work / "cost.json"

@@ -42,17 +42,10 @@ from sngan.study.runs import along_metrics, run_state  # noqa: F401 (also the ru
 from sngan.study.spec import Row, StudySpec, load_study
 from sngan.train.config import TrainConfig, preset_values, resolve
 
-# The quick study's rows, budgets and schedule, for benchmarks/tune.py (which tunes every method for them);
-# a study itself reads its study file (sngan/study/studies/*.toml, ``sngan.study.spec``).
-ROWS = (("clip", "wasserstein"), ("gp", "wasserstein"), ("sn", "wasserstein"), ("sn", "hinge"))
-BUDGETS: dict[str, dict[str, float]] = {"quick": {"mnist": 150.0, "ring8": 20.0}}
-EVAL_POINTS = 6           # quality measured at this many points along every run (and at its end)
 
-
-def along_samples(study: str, dataset: str) -> int:
-    """Samples per evaluation along training in the quick study (the final evaluation uses the metrics' defaults)."""
-    if study == "tiny":
-        return 64
+def along_samples(dataset: str) -> int:
+    """Samples per evaluation along training where the study file gives none (the final evaluation uses the
+    metrics' defaults)."""
     return 2000 if dataset == "mnist" else 1000
 
 
@@ -98,7 +91,7 @@ class RunSpec:
         budget_steps = study.budget.get(self.dataset, {}).get("steps")
         steps = self.steps or (max(1, round(budget_steps * row.budget_scale)) if budget_steps else None)
         steps = steps or preset_values(row.preset, row.method, self.dataset, row.loss)["steps"]
-        along = study.eval_samples_along.get(self.dataset) or along_samples(study.name, self.dataset)
+        along = study.eval_samples_along.get(self.dataset) or along_samples(self.dataset)
         overrides: dict[str, Any] = dict(row.overrides)
         if self.dataset in study.data_dir:
             overrides["data_dir"] = study.data_dir[self.dataset]
