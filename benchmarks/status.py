@@ -230,13 +230,13 @@ def _drift_runs(results: Path) -> list[dict]:
 
 
 def status(results: Path, quality: list[Path]) -> list[Row]:
-    spectral = _load(results / SPECTRAL)
+    spectral, drift = _load(results / SPECTRAL), _drift_runs(results)
     return [
         *quality_rows(quality),
         *overhead_rows(spectral, results / SPECTRAL),
-        sigma_row(_drift_runs(results), spectral, _load(results / TRACKING), results / DRIFT_FILES[0]),
+        sigma_row(drift, spectral, _load(results / TRACKING), results / DRIFT_FILES[0]),
         *certified_rows([(spectral, results / SPECTRAL), (_load(results / SPECTRAL_NARROW), results / SPECTRAL_NARROW)],
-                        _drift_runs(results), results / DRIFT_FILES[0]),
+                        drift, results / DRIFT_FILES[0]),
         never_slower_row(_load(results / TRAIN), results / TRAIN),
         *bf16_rows(results),
     ]
