@@ -354,6 +354,7 @@ LIPSCHITZ_CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
 )
 CLAIM_SETS = {"write-up": CLAIMS, "lipschitz": LIPSCHITZ_CLAIMS}
 
+
 def verdicts(evidence: dict, claim_set: str = "write-up") -> list[dict[str, str]]:
     """One row per claim of ``claim_set``: id, claim, verdict, evidence (one line of numbers), rule, ref."""
     out = []

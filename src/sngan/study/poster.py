@@ -147,14 +147,15 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
         return f"#text(size: 30pt, weight: \"bold\")[{esc(text)}]\n\n"
 
     toys = [ds for ds in datasets if ds != main_ds]
+    width = f"{100 * scale:.0f}%"
     toy = (heading(f"{toys[0]}: generated points over the critic")
-           + _image(study_dir, f"final_samples_{toys[0]}", f"{100 * scale:.0f}%")) if toys else ""
+           + _image(study_dir, f"final_samples_{toys[0]}", width)) if toys else ""
     samples = (heading(f"{main_ds}: final samples of every method (first seed)")
-               + _image(study_dir, f"final_samples_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+               + _image(study_dir, f"final_samples_{main_ds}", width) + "\n\n")
     quality = (heading(f"{main_ds}: quality against CPU seconds")
-               + _image(study_dir, f"quality_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+               + _image(study_dir, f"quality_{main_ds}", width) + "\n\n")
     losses = (heading(f"{main_ds}: generator loss, critic loss, W1 estimate")
-              + _image(study_dir, f"losses_{main_ds}", f"{100 * scale:.0f}%") + "\n\n")
+              + _image(study_dir, f"losses_{main_ds}", width) + "\n\n")
     many = len(s.get("quality", {}).get(main_ds, {})) > 4  # more rows: the samples get the page's width
     if many:  # and the (wide) loss figure goes under the claims
         left, right = heading("The claims, measured") + claims + "\n\n" + losses, quality + toy

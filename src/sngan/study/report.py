@@ -118,9 +118,9 @@ def build_report(study_dir: str | Path) -> Path:
     trends = quality_trends(curves)
     ev = evidence(table, cost, trends, tuning, spec)
     by_budget = claims_by_budget(spec, table, cost, trends, tuning)
-    # the main verdicts: the largest budget's where rows repeat at several (every budget's are in the summary)
-    verdicts = (by_budget[max(by_budget, key=lambda k: float(k.rstrip("x")))] if by_budget
-                else C.verdicts(ev, spec.get("claims", "write-up")))
+    # the main verdicts: the largest budget's (the last) where rows repeat at several (every budget's are in
+    # the summary)
+    verdicts = list(by_budget.values())[-1] if by_budget else C.verdicts(ev, spec.get("claims", "write-up"))
     if by_budget:
         for ds in datasets:
             F.plot_budget(table, spec["rows"], ds, figdir / f"budget_{ds}.png")
@@ -147,7 +147,8 @@ def build_report(study_dir: str | Path) -> Path:
 def claims_by_budget(spec: dict, table: dict, cost: dict | None, trends: dict, tuning: dict
                      ) -> dict[str, list[dict[str, str]]]:
     """A study whose rows train the same settings at several budgets (``budget_scale``): the claims once
-    per budget, each over that budget's rows under their method-loss names. Empty for other studies."""
+    per budget, each over that budget's rows under their method-loss names, smallest budget first. Empty
+    for other studies."""
     from sngan.train.config import row_label
 
     rows = spec.get("rows", [])

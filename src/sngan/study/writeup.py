@@ -314,17 +314,18 @@ def _power(s: dict, d: Path) -> str:
     power = (s.get("theory") or {}).get("power") or {}
     cost = (s.get("cost") or {}).get("datasets", {})
     role = roles(s)
-    parts = []
+    parts, with_clip = [], False
     for ds, rows in cost.items():
         sn, clip, gp = (rows.get(role[k], {}).get("ms_critic_step") if role[k] else None
                         for k in ("sn_w", "clip", "gp"))
         if sn:
+            with_clip = with_clip or bool(clip)
             parts.append(f"{ds}: SN {num(sn)} ms"
                          + (f", clipping {num(clip)} ms (SN/clipping {sn / clip:.2f})" if clip else "")
                          + (f", GP {num(gp)} ms (GP/SN {gp / sn:.2f})" if gp else ""))
     cost_txt = ("Per critic step, measured in one process with interleaved repeats: " + esc("; ".join(parts)) + ". "
                 + ("Clipping's step is the unconstrained step plus a clamp, so SN/clipping is close to what one "
-                   "power iteration and the division cost." if "clipping" in "".join(parts) else "")
+                   "power iteration and the division cost." if with_clip else "")
                 if parts else "")
     return (f"= {SECTIONS[3]}\n\n"
             "$sigma(W)$ is the square root of the largest eigenvalue of $W^top W$, and power iteration @golub "
