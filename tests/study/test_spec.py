@@ -199,6 +199,10 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     assert v1["sn_lipschitz"] == v1["sn_stable"] == C.NO_DATA and v1["clip_underfits"] != C.NO_DATA
     assert v2["clip_underfits"] == v2["gp_overcorrects"] == C.NO_DATA and v2["sn_lipschitz"] != C.NO_DATA
     assert claims_by_budget({"rows": [r | {"budget_scale": 1} for r in rows]}, summary["quality"], None, {}, {}) == {}
+    from sngan.study.report import _budget_html
+
+    page = _budget_html(tmp_path, got, ["mnist"])  # the HTML report's table: every claim's verdict at each budget
+    assert "budget 1x" in page and "budget 2x" in page and page.count("<b style=") == 2 * len(got["1x"])
     F.plot_budget(summary["quality"], rows, "mnist", tmp_path / "budget_mnist.png")
     assert (tmp_path / "budget_mnist.png").exists() and (tmp_path / "budget_mnist.svg").exists()
     study = tmp_path / "s"

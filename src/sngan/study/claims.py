@@ -355,6 +355,11 @@ LIPSCHITZ_CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
 CLAIM_SETS = {"write-up": CLAIMS, "lipschitz": LIPSCHITZ_CLAIMS}
 
 
+def at_each_budget(by_budget: dict[str, list[dict[str, str]]]) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
+    """``claims_by_budget`` turned around: per claim, its verdict row at every budget (in the budgets' order)."""
+    return list(zip(next(iter(by_budget.values()), []), zip(*by_budget.values())))
+
+
 def verdicts(evidence: dict, claim_set: str = "write-up") -> list[dict[str, str]]:
     """One row per claim of ``claim_set``: id, claim, verdict, evidence (one line of numbers), rule, ref."""
     out = []

@@ -384,15 +384,10 @@ def _budget_html(fig: Path, by_budget: dict | None, datasets: list[str]) -> str:
     if not by_budget:
         return ""
     budgets = list(by_budget)
-    first = by_budget[budgets[0]]
-    rows = []
-    for i, claim in enumerate(first):
-        cells = [html.escape(claim["claim"])]
-        for b in budgets:
-            v = by_budget[b][i]["verdict"]
-            cells.append(f'<b style="color:{VERDICT_COLORS[v]}" title="{html.escape(by_budget[b][i]["evidence"])}">'
-                         f"{html.escape(v)}</b>")
-        rows.append(cells)
+    rows = [[html.escape(claim["claim"])]
+            + [f'<b style="color:{VERDICT_COLORS[v["verdict"]]}" title="{html.escape(v["evidence"])}">'
+               f'{html.escape(v["verdict"])}</b>' for v in at]
+            for claim, at in C.at_each_budget(by_budget)]
     figures = "".join(_figure(fig, f"budget_{ds}.png", f"fig-budget-{ds}",
                               f"{ds}: final quality of every method against its training budget (every seed).")
                       for ds in datasets)

@@ -454,13 +454,8 @@ def _claims_by_budget(s: dict, d: Path) -> str:
     if not by_budget:
         return ""
     budgets = list(by_budget)
-    rows = []
-    for i, claim in enumerate(by_budget[budgets[0]]):
-        cells = [esc(claim["claim"])]
-        for b in budgets:
-            v = by_budget[b][i]["verdict"]
-            cells.append(f"#text(fill: {verdict_color(v)})[{esc(v)}]")
-        rows.append(cells)
+    rows = [[esc(claim["claim"])] + [f"#text(fill: {verdict_color(v['verdict'])})[{esc(v['verdict'])}]" for v in at]
+            for claim, at in C.at_each_budget(by_budget)]
     figures = "".join(_fig(d, f"budget_{ds}", f"{esc(ds)}: final quality against the training budget.")
                       for ds in s.get("quality", {}))
     return ("== The claims at each budget\n\nThe verdicts above are the largest budget's; the same rules at every "
