@@ -2,11 +2,14 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from sngan.cli import main as cli_main
 from sngan.study.runner import cluster_commands, plan, run_state, run_study, steps_for_budget
 
 
@@ -101,11 +104,10 @@ def test_cluster_plan_and_report_gathers_separate_jobs(tmp_path):
     # run one ring8 job exactly as a cluster would, then gather it with `sngan report`
     cmd = next(line for line in lines if "--dataset ring8" in line and "--method gp" in line)
     train, ev = cmd.split(" && ")
-    py = [sys.executable, "-m"]
-    subprocess.run(py + shlex.split(train), check=True, capture_output=True)
-    subprocess.run(py + shlex.split(ev), check=True, capture_output=True)
-    res = subprocess.run(py + ["sngan", "report", str(tmp_path)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    subprocess.run([sys.executable, "-m", *shlex.split(train)], check=True, capture_output=True)
+    # the job's evaluation and the gathering report: the commands' own code, in this process
+    assert cli_main(shlex.split(ev)[1:]) == 0
+    assert cli_main(["report", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert list(summary["quality"]["ring8"]) == ["gp-wasserstein"]
 
@@ -182,3 +184,40 @@ def test_report_in_headless_chromium(tiny_study, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("SNGAN_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["SNGAN_KEEP_SCREENSHOT"])
+
+
+INTERRUPTIBLE = """name = "interruptible"
+datasets = ["ring8"]
+eval_points = 2
+ckpt_points = 3
+[seeds]
+ring8 = 1
+[budget]
+ring8 = { steps = 600 }
+[[rows]]
+label = "sn-hinge"
+method = "sn"
+loss = "hinge"
+preset = "tiny"
+"""
+
+
+def test_ctrl_c_stops_a_study_with_one_line_that_resumes_it(tmp_path):
+    # Ctrl-C reaches the whole foreground process group: the runner and its run processes
+    (tmp_path / "s.toml").write_text(INTERRUPTIBLE)
+    out = tmp_path / "out"
+    study = subprocess.Popen([sys.executable, "-m", "sngan", "study", str(tmp_path / "s.toml"), "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run = out / "runs" / "ring8" / "sn-hinge" / "seed0"
+    deadline = time.time() + 120
+    while not list((run / "checkpoints").glob("step-*")) and study.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(study.pid, signal.SIGINT)
+    err = study.communicate(timeout=120)[1]
+    assert study.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+    again = err.split("partial ones resume: ")[1].split()
+    assert again[:2] == ["sngan", "study"] and again[2] == str(out / "study.toml")  # a file study: its copy
+    run_study(out, again[2], progress=False, live_report=False)  # what that command runs, but the report
+    assert json.loads((run / "status.json").read_text()) == {"status": "finished", "step": 600, "steps": 600}
+    assert run_state(run) == "done"

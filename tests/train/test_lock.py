@@ -54,6 +54,7 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
         while not list((run / "checkpoints").glob("step-*")) and time.time() < deadline:
             time.sleep(0.2)
         assert list((run / "checkpoints").glob("step-*")), "the first writer wrote no checkpoint"
+        first.send_signal(signal.SIGSTOP)  # it holds the lock, alive, without taking a core from the other tests
         for argv in (_train(run, "--steps", "100000", "--set", "ckpt_every=20", "--resume"), _train(run)):
             second = subprocess.run(argv, capture_output=True, text=True, timeout=120)
             assert second.returncode == 2
@@ -61,7 +62,7 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
             assert len(lines) == 1 and lines[0] == (f"sngan: error: {run} is in use by process {first.pid} (sngan "
                                                     "train); wait for it to finish or stop it (one writer per "
                                                     "directory)"), second.stderr
-        assert first.poll() is None  # the first writer runs on, undisturbed
+        assert first.poll() is None  # the first writer lives on, undisturbed
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

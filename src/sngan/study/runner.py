@@ -25,7 +25,6 @@ import math
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import torch
 from sngan.errors import ConfigError, UserError
 from sngan.files import atomic_write_bytes
 from sngan.study.cluster import EXECUTORS, SlurmOptions
+from sngan.study.processes import Child
 from sngan.study.runs import along_metrics, run_state  # noqa: F401 (also the runner's API)
 from sngan.study.spec import Row, StudySpec, load_study
 from sngan.train.config import TrainConfig, preset_values, resolve
@@ -181,9 +181,12 @@ class Job:
     eval_samples: int | None = None   # final evaluation; None: the metrics' defaults
     name: str = ""
 
-    def command(self) -> list[str]:
+    def argv(self) -> list[str]:
         payload = {"config": self.config.to_dict(), "eval_samples": self.eval_samples}
-        return [sys.executable, "-m", "sngan.study.worker", str(self.run_dir), json.dumps(payload)]
+        return [str(self.run_dir), json.dumps(payload)]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sngan.study.worker", *self.argv()]
 
 
 def run_jobs(jobs: list[Job], parallel: int, logs: Path, desc: str = "runs", progress: bool = False,
@@ -197,7 +200,9 @@ def run_jobs(jobs: list[Job], parallel: int, logs: Path, desc: str = "runs", pro
     bar = tqdm(total=total, initial=total - len(jobs), desc=desc, unit="run", dynamic_ncols=True,
                disable=not progress, smoothing=0.0)
     todo = list(jobs)
-    running: dict[Job, tuple[subprocess.Popen, Any]] = {}
+    from sngan.study import worker
+
+    running: dict[Job, tuple[Child, Path]] = {}
     failures: list[str] = []
     shown = ""
     logs.mkdir(parents=True, exist_ok=True)
@@ -205,9 +210,8 @@ def run_jobs(jobs: list[Job], parallel: int, logs: Path, desc: str = "runs", pro
         while todo or running:
             while todo and len(running) < parallel:
                 job = todo.pop(0)
-                log = open(logs / f"{job.name or job.run_dir.name}.log", "a")
-                running[job] = (subprocess.Popen(job.command(), stdout=log, stderr=subprocess.STDOUT,
-                                                 env={**os.environ, "OMP_NUM_THREADS": "1"}), log)
+                log = logs / f"{job.name or job.run_dir.name}.log"
+                running[job] = (Child(worker.main, job.argv(), log), log)
             current = ", ".join(j.name or j.run_dir.name for j in running)
             state = (status() + "; " if status else "") + f"now: {current}"
             if state != shown:
@@ -215,21 +219,20 @@ def run_jobs(jobs: list[Job], parallel: int, logs: Path, desc: str = "runs", pro
                 shown = state
             time.sleep(0.5)
             for job, (proc, log) in list(running.items()):
-                if proc.poll() is None:
+                code = proc.poll()
+                if code is None:
                     continue
-                log.close()
                 del running[job]
-                if proc.returncode != 0:
-                    failures.append(f"{job.run_dir} (exit {proc.returncode}; see {log.name})")
+                if code != 0:
+                    failures.append(f"{job.run_dir} (exit {code}; see {log.name})")
                 bar.update(1)
                 if on_done is not None:
                     on_done(job)
     except KeyboardInterrupt:
         for proc, _ in running.values():
             proc.send_signal(signal.SIGINT)
-        for proc, log in running.values():
+        for proc, _ in running.values():
             proc.wait()
-            log.close()
         raise
     finally:
         bar.close()
@@ -286,7 +289,7 @@ class _Reporter:
 
     def __init__(self, study_dir: Path, enabled: bool, interval: float = 240.0) -> None:
         self.study_dir, self.enabled, self.interval = study_dir, enabled, interval
-        self.proc: subprocess.Popen | None = None
+        self.proc: Child | None = None
         self.pending = False
         self.built = 0
         self.started = -math.inf
@@ -302,10 +305,9 @@ class _Reporter:
         if self.pending and self.proc is None and time.monotonic() - self.started >= self.interval:
             self.pending = False
             self.started = time.monotonic()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sngan", "report", str(self.study_dir), "--quiet"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(10),
-                env={**os.environ, "OMP_NUM_THREADS": "1"})
+            from sngan.cli import main
+
+            self.proc = Child(main, ["report", str(self.study_dir), "--quiet"], os.devnull, nice=10)
 
     def status(self) -> str:
         self.poll()
@@ -396,7 +398,11 @@ def _run_study(study_dir: Path, spec: StudySpec, seeds: int | None, per_ds: dict
                                          wait=wait, on_done=lambda job: reporter.request())
     except KeyboardInterrupt:
         reporter.stop()
-        again = f"sngan study {spec.name}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}"
+        from sngan.study.spec import shipped
+
+        ship = shipped().get(spec.name)
+        name = spec.name if ship is not None and ship.read_text() == spec.source else study_dir / "study.toml"
+        again = f"sngan study {name}{f' --seeds {seeds}' if seeds else ''} --out {study_dir}"
         raise UserError(f"study interrupted; finished runs are kept and partial ones resume: {again}") from None
     reporter.stop()
     if failures:

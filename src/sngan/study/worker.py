@@ -33,8 +33,9 @@ def run_one(run_dir: Path, cfg: TrainConfig, eval_samples: int | None = None) ->
         evaluate_run(run_dir, n_samples=eval_samples, trainer=trainer)
 
 
-def main() -> int:
-    run_dir, payload = Path(sys.argv[1]), json.loads(sys.argv[2])
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    run_dir, payload = Path(argv[0]), json.loads(argv[1])
     try:
         run_one(run_dir, from_dict(payload["config"]), payload.get("eval_samples"))
     except UserError as e:
