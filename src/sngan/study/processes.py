@@ -23,6 +23,8 @@ _context = None
 def _server():
     """The fork server's context, started with the heavy modules imported once and one thread each."""
     global _context
+    if _context is None and "forkserver" not in multiprocessing.get_all_start_methods():
+        _context = multiprocessing.get_context("spawn")  # Windows: a fresh interpreter per process
     if _context is None:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)

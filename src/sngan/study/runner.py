@@ -282,6 +282,14 @@ def study_cost(study_dir: Path, spec: StudySpec, say: Callable[[str], None]) -> 
     return cost
 
 
+def _build_report(argv: list[str]) -> int:
+    """`sngan report DIR --quiet`, in a child process of the study."""
+    from sngan.study.report import build_report
+
+    build_report(Path(argv[0]))
+    return 0
+
+
 class _Reporter:
     """Rebuilds the report in a low-priority child process while runs go on: one build at a time, the
     first as soon as a run has finished, then at most one every ``interval`` seconds (a build costs
@@ -305,9 +313,7 @@ class _Reporter:
         if self.pending and self.proc is None and time.monotonic() - self.started >= self.interval:
             self.pending = False
             self.started = time.monotonic()
-            from sngan.cli import main
-
-            self.proc = Child(main, ["report", str(self.study_dir), "--quiet"], os.devnull, nice=10)
+            self.proc = Child(_build_report, [str(self.study_dir)], os.devnull, nice=10)
 
     def status(self) -> str:
         self.poll()
