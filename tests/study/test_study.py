@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import shlex
 import shutil
@@ -221,3 +222,34 @@ def test_ctrl_c_stops_a_study_with_one_line_that_resumes_it(tmp_path):
     run_study(out, again[2], progress=False, live_report=False)  # what that command runs, but the report
     assert json.loads((run / "status.json").read_text()) == {"status": "finished", "step": 600, "steps": 600}
     assert run_state(run) == "done"
+
+
+def test_theory_figures_are_drawn_once_then_copied_from_the_cache(tmp_path, monkeypatch):
+    from sngan.study import figures
+    from sngan.study import report as R
+
+    monkeypatch.setenv("SNGAN_CACHE", str(tmp_path / "cache"))
+    first, second, third = (tmp_path / name for name in ("a", "b", "c"))
+    for d in (first, second, third):
+        d.mkdir()
+    drawn = R._theory(first)
+    assert drawn["js_w1"]["log2"] == pytest.approx(math.log(2))
+
+    def no_drawing(prefix):
+        raise AssertionError("drawn again")
+
+    monkeypatch.setattr(figures, "plot_theory", no_drawing)
+    assert R._theory(second) == drawn
+    assert {p.name: p.read_bytes() for p in second.iterdir()} == {p.name: p.read_bytes() for p in first.iterdir()}
+    # a damaged cache is never trusted: the figures are drawn again (here: copied from the first study)
+    next(R._theory_cache().glob("*.png")).unlink()
+    calls = []
+
+    def redraw(prefix):
+        calls.append(prefix)
+        for p in first.glob("theory_*"):
+            shutil.copyfile(p, prefix.parent / p.name)
+        return drawn
+
+    monkeypatch.setattr(figures, "plot_theory", redraw)
+    assert R._theory(third) == drawn and calls == [third / "theory"] and len(list(third.iterdir())) == 7

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from sngan.cli import main
 from sngan.errors import UserError
 from sngan.train.lock import LOCK_FILE, DirectoryLock
 
@@ -41,7 +42,7 @@ def test_lock_of_a_killed_process_never_blocks(tmp_path):
         assert lock.held
 
 
-def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_once(tmp_path, device):
+def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_once(tmp_path, device, capsys):
     def _train(out, *extra):
         return [sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny",
                 "--device", device, "--out", str(out), *extra]
@@ -56,12 +57,11 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
         assert list((run / "checkpoints").glob("step-*")), "the first writer wrote no checkpoint"
         first.send_signal(signal.SIGSTOP)  # it holds the lock, alive, without taking a core from the other tests
         for argv in (_train(run, "--steps", "100000", "--set", "ckpt_every=20", "--resume"), _train(run)):
-            second = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-            assert second.returncode == 2
-            lines = second.stderr.strip().splitlines()
+            assert main(argv[3:]) == 2  # `sngan train ...`, in this process
+            lines = capsys.readouterr().err.strip().splitlines()
             assert len(lines) == 1 and lines[0] == (f"sngan: error: {run} is in use by process {first.pid} (sngan "
                                                     "train); wait for it to finish or stop it (one writer per "
-                                                    "directory)"), second.stderr
+                                                    "directory)"), lines
         assert first.poll() is None  # the first writer lives on, undisturbed
     finally:
         first.send_signal(signal.SIGKILL)

@@ -79,17 +79,61 @@ def _img(path: Path) -> str:
 
 
 def _theory(figdir: Path) -> dict:
-    """The computed theory figures; they do not depend on the runs, so they are made once."""
+    """The computed theory figures; they do not depend on the runs, so they are made once per study
+    directory, and copied from the cache when this code has drawn them before."""
     cache = figdir / "theory.json"
-    names = [figdir / f"theory_{k}.{ext}" for k in ("js_w1", "vanishing", "power") for ext in ("png", "svg")]
-    if cache.exists() and all(p.exists() for p in names):
+    files = [f"theory_{k}.{ext}" for k in ("js_w1", "vanishing", "power") for ext in ("png", "svg")]
+    if cache.exists() and all((figdir / f).exists() for f in files):
         try:
             return json.loads(cache.read_text())
         except ValueError:
             pass
+    shared = _theory_cache()
+    try:
+        theory = json.loads((shared / "theory.json").read_text())
+        for f in files:
+            atomic_write_bytes(figdir / f, (shared / f).read_bytes())
+        atomic_write_bytes(cache, (shared / "theory.json").read_bytes())
+        return theory
+    except (OSError, ValueError):  # not drawn yet by this code (or the cache was damaged): draw them
+        pass
     theory = json_safe(F.plot_theory(figdir / "theory"))
     atomic_write_bytes(cache, json.dumps(theory, default=float).encode())
+    _share(figdir, ["theory.json", *files], shared)
     return theory
+
+
+def _theory_cache() -> Path:
+    """The theory figures' folder in the data cache, named for the code and matplotlib that draw them."""
+    import hashlib
+
+    import matplotlib
+
+    from sngan.data.cache import cache_dir
+    from sngan.study import theory
+
+    key = hashlib.sha256(Path(theory.__file__).read_bytes() + Path(F.__file__).read_bytes()
+                         + matplotlib.__version__.encode()).hexdigest()[:16]
+    return cache_dir() / "theory" / key
+
+
+def _share(figdir: Path, files: list[str], shared: Path) -> None:
+    """Copy the drawn figures to the cache, all or nothing (an unwritable cache only costs the next
+    study the drawing)."""
+    import shutil
+    import tempfile
+
+    try:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=shared.parent, prefix=".tmp-"))
+        for f in files:
+            shutil.copyfile(figdir / f, tmp / f)
+        try:
+            tmp.rename(shared)
+        except OSError:  # another process shared them first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def build_report(study_dir: str | Path) -> Path:
