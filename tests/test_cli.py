@@ -206,3 +206,12 @@ def test_generated_bad_values_for_every_command_are_one_line_and_touch_nothing(c
     assert "already holds a run" not in err, argv  # refused for its value, not for the directory
     assert _snapshot(run) == before, argv
     assert sorted(p.name for p in scratch.iterdir()) == ["file"], argv
+
+
+def test_help_and_import_sngan_do_not_wait_for_torch():
+    # the package imports what it names on first use: `sngan --help` answers at once
+    code = ("import sys, sngan\nfrom sngan.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n"
+            "    pass\nassert 'torch' not in sys.modules, 'torch imported'\n"
+            "from sngan import spectral_norm, Run\nassert 'torch' in sys.modules and callable(spectral_norm)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -1,26 +1,28 @@
 """sngan — Lipschitz-constrained GAN training built around spectral normalization."""
 
-from sngan import lipschitz
-from sngan.nn import SpectralNorm, remove_spectral_norm, spectral_norm, spectral_sigma
-from sngan.spectral import operator_norm
-
 __version__ = "0.1.0"
 
-_SUBMODULES = ("certified", "constraints", "data", "files", "losses", "metrics", "models", "study", "train")
-_RUN_API = ("Run", "load_generator", "load_critic")  # sngan.train.run, imported on first use
+# Everything is imported on first use, so `import sngan` (and `sngan --help`, or a command refused for a
+# wrong flag) does not wait for torch; `from sngan import spectral_norm` works as usual.
+_SUBMODULES = ("certified", "constraints", "data", "files", "lipschitz", "losses", "metrics", "models", "study",
+               "train")
+_API = {"SpectralNorm": "sngan.nn", "spectral_norm": "sngan.nn", "remove_spectral_norm": "sngan.nn",
+        "spectral_sigma": "sngan.nn", "operator_norm": "sngan.spectral",
+        "Run": "sngan.train.run", "load_generator": "sngan.train.run", "load_critic": "sngan.train.run"}
 
 
 def __getattr__(name: str):
-    # `import sngan; sngan.data.load_mnist(...)` works without importing everything up front.
+    import importlib
+
     if name in _SUBMODULES:
-        import importlib
-
         return importlib.import_module(f"sngan.{name}")
-    if name in _RUN_API:
-        from sngan.train import run
-
-        return getattr(run, name)
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'sngan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_API))
 
 __all__ = [
     "SpectralNorm",
