@@ -164,3 +164,15 @@ def test_cli_data_bad_idx_dir_is_one_line(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "does not exist" in out.stderr
+
+
+@pytest.mark.parametrize("bad", [np.float32(1e-3) + np.arange(784, dtype=np.float32) % 256 / 256,  # off the grid
+                                 -np.ones(784, np.float32) / 256, np.full(784, 2.0, np.float32),
+                                 np.full(784, np.nan, np.float32), np.full(784, 0.5 + 1e-9)])
+def test_pixels_that_are_not_k_over_256_are_refused(bad):
+    with pytest.raises(DataError, match="not k/256"):
+        mnist_mod._floats_to_uint8(bad[None], Path("x.pkl.gz"))
+    good = np.arange(784) % 256 / 256
+    for dtype in (np.float32, np.float64):
+        np.testing.assert_array_equal(mnist_mod._floats_to_uint8(good[None].astype(dtype), Path("x")).ravel(),
+                                      np.arange(784) % 256)

@@ -131,11 +131,14 @@ def _arrays_from_pickle(pkl: Path) -> dict[str, np.ndarray]:
 
 def _floats_to_uint8(x: np.ndarray, src: Path) -> np.ndarray:
     """The pickle stores k/256 as float32, k in 0..255: recover k exactly (and check it)."""
-    k = np.asarray(x, dtype=np.float64) * 256.0
-    out = np.rint(k)
-    if np.abs(k - out).max() != 0.0 or out.min() < 0 or out.max() > 255:
+    x = np.asarray(x)
+    dtype = np.float32 if x.dtype == np.float32 else np.float64  # times 256 is exact in either
+    k = x.astype(dtype, copy=False) * dtype(256.0)
+    lo, hi = k.min(), k.max()
+    out = k.astype(np.uint8) if lo >= 0 and hi <= 255 else None  # (NaN fails both comparisons)
+    if out is None or not np.array_equal(out, k):
         raise DataError(f"{src}: pixel values are not k/256 with k in 0..255; not the classic MNIST pickle")
-    return out.astype(np.uint8).reshape(-1, 28, 28)
+    return out.reshape(-1, 28, 28)
 
 
 # ---------------------------------------------------------------------------------------------
