@@ -156,8 +156,6 @@ def _resume_config(out, typed: dict):
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sngan.train import Trainer
-
     typed = _typed(args)
     if args.resume:
         if args.out is None and not {"method", "dataset"} <= set(typed):
@@ -167,9 +165,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         note = None if run.checkpoints else f"{out} has no checkpoint yet: training it from step 0 with its stored " \
                                             "config"
     else:
+        cfg = _train_config(args, typed)
         from sngan.train.checkpoint import list_checkpoints
 
-        cfg = _train_config(args, typed)
         out = Path(args.out or _default_out(typed, cfg))
         note = (f"{out} holds a run that died before its first checkpoint: starting it over"
                 if (out / "config.json").is_file() and not list_checkpoints(out) else None)
@@ -177,6 +175,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(cfg.to_json())
         return 0
     from sngan import device as devices
+    from sngan.train import Trainer
     from sngan.train.distributed import init_from_env, shutdown
 
     devices.resolve(cfg.device)  # a device that does not exist: one line, before anything is written

@@ -1,9 +1,22 @@
-"""Training: configuration, the loop, checkpoints, logs."""
+"""Training: configuration, the loop, checkpoints, logs. Names load on first use (PEP 562), so reading or
+checking a config (``sngan.train.config``) does not import torch."""
 
-from sngan.train.build import build_models
-from sngan.train.config import PRESETS, TrainConfig, parse_overrides, resolve
-from sngan.train.loop import Interrupted, Trainer, load_run
-from sngan.train.run import Run, load_critic, load_generator
+from __future__ import annotations
 
-__all__ = ["PRESETS", "TrainConfig", "Trainer", "Interrupted", "build_models", "load_run", "parse_overrides",
-           "resolve", "Run", "load_generator", "load_critic"]
+import importlib
+
+_WHERE = {"PRESETS": "config", "TrainConfig": "config", "parse_overrides": "config", "resolve": "config",
+          "build_models": "build", "Interrupted": "loop", "Trainer": "loop", "load_run": "loop",
+          "Run": "run", "load_generator": "run", "load_critic": "run"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"sngan.train.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'sngan.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
