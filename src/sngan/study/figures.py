@@ -379,8 +379,11 @@ def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path) -> None
         for x, v in pts:
             ax.scatter([x] * len(v), v, s=10, color=color(name), alpha=0.5)
     ax.set_xscale("log", base=2)
+    scales = sorted({x for pts in lines.values() for x, _ in pts})
+    ax.set_xticks(scales, [f"{x:g}×" for x in scales])
+    ax.minorticks_off()
     ax.set_yscale("log")
-    ax.set_xlabel("budget (multiple of the quick study's CPU budget)")
+    ax.set_xlabel("budget (multiple of the study's base budget, its [budget])")
     ax.set_ylabel("final FID" if dataset == "mnist" else "final exact W1")
     ax.set_title(f"{dataset}: does the ranking hold as training grows?", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
