@@ -1,5 +1,8 @@
 import os
 import shutil
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,3 +63,23 @@ def tiny_study(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("study")
     shutil.copytree(shared, out, dirs_exist_ok=True)
     return out, out / "report.html", request.param
+
+
+def sngan_process(argv: list[str], cwd=None, env=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`sngan ARGV` as a process of its own (own exit status, stdout, stderr, signals), forked from the
+    warm server the study's runs start from (sngan.study.processes) instead of a new interpreter, which
+    would spend ~3 s importing torch first. `python -m sngan` itself is run by test_cli's end-to-end test."""
+    import tempfile
+
+    from sngan.cli import main
+    from sngan.study.processes import Child
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        child = Child(main, [str(a) for a in argv], out, err, cwd=cwd, env=env)
+        code = child.wait(timeout)
+        if code is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            raise subprocess.TimeoutExpired(["sngan", *map(str, argv)], timeout)
+        return subprocess.CompletedProcess(["sngan", *map(str, argv)], code, out.read_text(), err.read_text())

@@ -6,11 +6,11 @@ files (toml blocks) load as studies, the command synopses name only subcommands 
 import argparse
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import sngan_process
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -103,7 +103,7 @@ def test_shell_and_python_blocks_run_in_order(tmp_path, monkeypatch, document):
                 assert words[0] in ("sngan", "torchrun"), f"{document.name} shell line this test cannot run: {line}"
                 if words[0] == "torchrun":
                     continue  # covered by tests/train/test_distributed.py
-                res = subprocess.run([sys.executable, "-m", "sngan", *words[1:]], capture_output=True, text=True)
+                res = sngan_process(words[1:])
                 assert res.returncode == 0, (line, res.stderr[-2000:])
                 ran += 1
         elif lang == "python":

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import sngan_process
 from sngan.data import load_mnist
 from sngan.data import mnist as mnist_mod
 from sngan.data.mnist import LABEL_COUNTS, PICKLE_SHA256, fetch_mnist, load_idx
@@ -154,14 +155,13 @@ def test_checksum_constant():
 
 
 def test_cli_data_mnist_prints_where_and_counts():
-    out = subprocess.run([sys.executable, "-m", "sngan", "data", "mnist"], capture_output=True, text=True)
+    out = sngan_process(["data", "mnist"])
     assert out.returncode == 0, out.stderr
     assert "matches MNIST" in out.stdout and "mnist-uint8.npz" in out.stdout
 
 
 def test_cli_data_bad_idx_dir_is_one_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "sngan", "data", "mnist", "--idx-dir", str(tmp_path / "nope")],
-                         capture_output=True, text=True)
+    out = sngan_process(["data", "mnist", "--idx-dir", tmp_path / "nope"])
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "does not exist" in out.stderr
 

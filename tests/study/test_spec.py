@@ -2,11 +2,10 @@
 claims' "no data" when a study lacks the rows a rule compares."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from conftest import sngan_process
 from sngan.errors import UserError
 from sngan.study import claims as C
 from sngan.study.runner import plan, run_study
@@ -99,12 +98,11 @@ def test_cli_refuses_a_wrong_file_before_starting_anything(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(CUSTOM.replace("[seeds]", 'roles = { clip = "nope" }\n\n[seeds]'))
     out = tmp_path / "study"
-    res = subprocess.run([sys.executable, "-m", "sngan", "study", str(path), "--out", str(out)],
-                         capture_output=True, text=True)
+    res = sngan_process(["study", path, "--out", out])
     assert res.returncode == 2 and not out.exists()
     assert res.stderr.strip().splitlines() == [
         f"sngan: error: study file {path}: roles.clip: 'nope' is not a row label (line 10)"]
-    listed = subprocess.run([sys.executable, "-m", "sngan", "study", "--list"], capture_output=True, text=True)
+    listed = sngan_process(["study", "--list"])
     assert listed.returncode == 0 and any(line.startswith("lipschitz ") for line in listed.stdout.splitlines())
 
 

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import sngan_process
 from sngan.cli import main as cli_main
 from sngan.study.runner import cluster_commands, plan, run_state, run_study, steps_for_budget
 
@@ -105,7 +106,7 @@ def test_cluster_plan_and_report_gathers_separate_jobs(tmp_path):
     # run one ring8 job exactly as a cluster would, then gather it with `sngan report`
     cmd = next(line for line in lines if "--dataset ring8" in line and "--method gp" in line)
     train, ev = cmd.split(" && ")
-    subprocess.run([sys.executable, "-m", *shlex.split(train)], check=True, capture_output=True)
+    assert sngan_process(shlex.split(train)[1:]).returncode == 0  # a process of its own, as a cluster job
     # the job's evaluation and the gathering report: the commands' own code, in this process
     assert cli_main(shlex.split(ev)[1:]) == 0
     assert cli_main(["report", str(tmp_path)]) == 0

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import sngan_process
 from sngan.errors import CheckpointError, UserError
 from sngan.train import Trainer, resolve
 from sngan.train import checkpoint as ckpt
@@ -152,6 +153,5 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, 
 def test_unwritable_output_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    res = subprocess.run([sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8",
-                          "--preset", "tiny", "--out", str(blocker / "run")], capture_output=True, text=True)
+    res = sngan_process(["train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny", "--out", blocker / "run"])
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "cannot create run directory" in res.stderr

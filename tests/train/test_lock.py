@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import sngan_process
 from sngan.cli import main
 from sngan.errors import UserError
 from sngan.train.lock import LOCK_FILE, DirectoryLock
@@ -47,9 +48,11 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
         return [sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny",
                 "--device", device, "--out", str(out), *extra]
 
+    from sngan.study.processes import Child
+
     run = tmp_path / "run"
-    first = subprocess.Popen(_train(run, "--steps", "100000", "--set", "ckpt_every=20"), stderr=subprocess.PIPE,
-                             text=True)
+    # a process of its own, forked from a warm server (as sngan_process does)
+    first = Child(main, _train(run, "--steps", "100000", "--set", "ckpt_every=20")[3:], tmp_path / "first.log")
     try:
         deadline = time.time() + 60
         while not list((run / "checkpoints").glob("step-*")) and time.time() < deadline:
@@ -69,8 +72,7 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
     from sngan.train.checkpoint import list_checkpoints
 
     done = int(list_checkpoints(run)[-1].name.split("-")[1])
-    res = subprocess.run(_train(run, "--steps", str(done + 40), "--set", "ckpt_every=20", "--resume"),
-                         capture_output=True, text=True, timeout=120)
+    res = sngan_process(_train(run, "--steps", str(done + 40), "--set", "ckpt_every=20", "--resume")[3:])
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "status.json").read_text()) == {"status": "finished", "step": done + 40,
                                                              "steps": done + 40}

@@ -3,8 +3,6 @@ generator; a wrong format or folder is one error line and writes nothing."""
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import torch
 from PIL import Image
 
 import sngan
-from conftest import DEVICES
+from conftest import DEVICES, sngan_process
 from sngan.cli import main
 from sngan.train import Trainer, resolve, sampling
 
@@ -119,7 +117,6 @@ def test_toy_points_in_every_format(toy_run, tmp_path):
 ])
 def test_bad_sample_requests_are_one_line_and_write_nothing(image_run, tmp_path, args, message):
     argv = [a.format(tmp=tmp_path) for a in args]
-    res = subprocess.run([sys.executable, "-m", "sngan", *sample_argv(image_run, *argv)], capture_output=True,
-                         text=True)
+    res = sngan_process(sample_argv(image_run, *argv))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
     assert list(tmp_path.iterdir()) == []

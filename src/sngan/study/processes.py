@@ -43,15 +43,20 @@ def _server():
     return _context
 
 
-def _child(target: Callable[[list[str]], int], argv: list[str], output: str, nice: int) -> None:
-    """In the new process: stdout and stderr to ``output``, lower priority by ``nice``, run, exit with
-    the target's status."""
-    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _child(target: Callable[[list[str]], int], argv: list[str], stdout: str, stderr: str, nice: int, cwd: str,
+           env: dict[str, str]) -> None:
+    """In the new process: the caller's working directory and environment (the server's are those of
+    when it started), stdout and stderr appended to their files, priority lowered by ``nice``; run, and
+    exit with the target's status."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    for fd, name in ((1, stdout), (2, stderr)):
+        file = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(file, fd)
+        os.close(file)
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     if nice:
@@ -66,19 +71,24 @@ def _child(target: Callable[[list[str]], int], argv: list[str], output: str, nic
 
 
 class Child:
-    """One child process: ``target(argv)`` with its output appended to ``output``; ``poll`` and ``wait``
-    give its exit status as ``subprocess.Popen``'s do (negative: killed by that signal)."""
+    """One child process: ``target(argv)`` with its stdout (and stderr, unless given apart) appended to
+    ``output``, run in ``cwd`` with ``env`` (default: the caller's current ones); ``poll`` and ``wait`` give
+    its exit status as ``subprocess.Popen``'s do (negative: killed by that signal)."""
 
-    def __init__(self, target: Callable[[list[str]], int], argv: list[str], output: str | Path, nice: int = 0):
-        self.process = _server().Process(target=_child, args=(target, list(argv), str(output), nice))
+    def __init__(self, target: Callable[[list[str]], int], argv: list[str], output: str | Path,
+                 stderr: str | Path | None = None, nice: int = 0, cwd: str | Path | None = None,
+                 env: dict[str, str] | None = None):
+        args = (target, list(argv), str(output), str(stderr or output), nice, str(cwd or os.getcwd()),
+                dict(os.environ if env is None else env))
+        self.process = _server().Process(target=_child, args=args)
         self.process.start()
         self.pid = self.process.pid
 
     def poll(self) -> int | None:
         return self.process.exitcode
 
-    def wait(self) -> int:
-        self.process.join()
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.process.join(timeout)
         return self.process.exitcode
 
     def send_signal(self, sig: int) -> None:
