@@ -34,9 +34,9 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Two pytest workers, one per core (pytest-xdist).
+# Two pytest workers, one per core (pytest-xdist); an idle worker takes queued tests from the busy one.
 test: $(STAMP) chromium
-	$(PY) -m pytest -q -m "not slow" -n 2
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist worksteal
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
