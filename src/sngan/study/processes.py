@@ -16,7 +16,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-_PRELOAD = ["torch", "torch._dynamo", "sngan.train", "sngan.metrics.run", "sngan.study.worker"]
+# what a run (train, evaluate) and a report build import; torch._dynamo: the optimizers' first step imports it
+_PRELOAD = ["torch", "torch._dynamo", "sngan.train.loop", "sngan.metrics.run", "sngan.study.worker",
+            "sngan.study.report"]
 _context = None
 
 
