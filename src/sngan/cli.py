@@ -261,9 +261,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from sngan.study.cluster import SlurmOptions
-    from sngan.study.runner import cluster_commands, plan, run_study
-    from sngan.study.spec import load_study, shipped
+    from sngan.study.spec import load_study, shipped  # no torch: a listing or a wrong file answers at once
 
     if args.list:
         for name, path in shipped().items():
@@ -277,6 +275,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait is for --executor slurm (local runs are waited for)")
     from sngan import device as devices
+    from sngan.study.cluster import SlurmOptions
+    from sngan.study.runner import cluster_commands, plan, run_study
 
     devices.resolve(args.device)
     out = Path(args.out or f"runs/study-{spec.name}")
