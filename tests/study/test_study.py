@@ -254,3 +254,8 @@ def test_theory_figures_are_drawn_once_then_copied_from_the_cache(tmp_path, monk
 
     monkeypatch.setattr(figures, "plot_theory", redraw)
     assert R._theory(third) == drawn and calls == [third / "theory"] and len(list(third.iterdir())) == 7
+    # and the redrawn figures replace the damaged copy: the next study copies them again
+    fourth = tmp_path / "d"
+    fourth.mkdir()
+    monkeypatch.setattr(figures, "plot_theory", no_drawing)
+    assert R._theory(fourth) == drawn and len(list(fourth.iterdir())) == 7

@@ -90,10 +90,11 @@ def _theory(figdir: Path) -> dict:
             pass
     shared = _theory_cache()
     try:
-        theory = json.loads((shared / "theory.json").read_text())
+        raw = (shared / "theory.json").read_bytes()
+        theory = json.loads(raw)
         for f in files:
             atomic_write_bytes(figdir / f, (shared / f).read_bytes())
-        atomic_write_bytes(cache, (shared / "theory.json").read_bytes())
+        atomic_write_bytes(cache, raw)
         return theory
     except (OSError, ValueError):  # not drawn yet by this code (or the cache was damaged): draw them
         pass
@@ -118,8 +119,9 @@ def _theory_cache() -> Path:
 
 
 def _share(figdir: Path, files: list[str], shared: Path) -> None:
-    """Copy the drawn figures to the cache, all or nothing (an unwritable cache only costs the next
-    study the drawing)."""
+    """Copy the drawn figures to the cache, all or nothing, in place of what was there (called only when
+    reading the cache failed: nothing, or a damaged copy). An unwritable cache only costs the next study
+    the drawing."""
     import shutil
     import tempfile
 
@@ -128,9 +130,10 @@ def _share(figdir: Path, files: list[str], shared: Path) -> None:
         tmp = Path(tempfile.mkdtemp(dir=shared.parent, prefix=".tmp-"))
         for f in files:
             shutil.copyfile(figdir / f, tmp / f)
+        shutil.rmtree(shared, ignore_errors=True)
         try:
             tmp.rename(shared)
-        except OSError:  # another process shared them first
+        except OSError:  # another process shared them in between: theirs stays
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError:
         pass
