@@ -44,15 +44,15 @@ def test_lock_of_a_killed_process_never_blocks(tmp_path):
 
 
 def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_once(tmp_path, device, capsys):
-    def _train(out, *extra):
-        return [sys.executable, "-m", "sngan", "train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny",
-                "--device", device, "--out", str(out), *extra]
+    def _train(out, *extra):  # `sngan train ...`'s arguments
+        return ["train", "--method", "sn", "--dataset", "ring8", "--preset", "tiny", "--device", device, "--out",
+                str(out), *extra]
 
     from sngan.study.processes import Child
 
     run = tmp_path / "run"
     # a process of its own, forked from a warm server (as sngan_process does)
-    first = Child(main, _train(run, "--steps", "100000", "--set", "ckpt_every=20")[3:], tmp_path / "first.log")
+    first = Child(main, _train(run, "--steps", "100000", "--set", "ckpt_every=20"), tmp_path / "first.log")
     try:
         deadline = time.time() + 60
         while not list((run / "checkpoints").glob("step-*")) and time.time() < deadline:
@@ -60,7 +60,7 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
         assert list((run / "checkpoints").glob("step-*")), "the first writer wrote no checkpoint"
         first.send_signal(signal.SIGSTOP)  # it holds the lock, alive, without taking a core from the other tests
         for argv in (_train(run, "--steps", "100000", "--set", "ckpt_every=20", "--resume"), _train(run)):
-            assert main(argv[3:]) == 2  # `sngan train ...`, in this process
+            assert main(argv) == 2  # in this process
             lines = capsys.readouterr().err.strip().splitlines()
             assert len(lines) == 1 and lines[0] == (f"sngan: error: {run} is in use by process {first.pid} (sngan "
                                                     "train); wait for it to finish or stop it (one writer per "
@@ -72,7 +72,7 @@ def test_second_train_on_the_same_run_is_refused_and_a_killed_one_resumes_at_onc
     from sngan.train.checkpoint import list_checkpoints
 
     done = int(list_checkpoints(run)[-1].name.split("-")[1])
-    res = sngan_process(_train(run, "--steps", str(done + 40), "--set", "ckpt_every=20", "--resume")[3:])
+    res = sngan_process(_train(run, "--steps", str(done + 40), "--set", "ckpt_every=20", "--resume"))
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "status.json").read_text()) == {"status": "finished", "step": done + 40,
                                                              "steps": done + 40}

@@ -84,7 +84,10 @@ class Child:
                 dict(os.environ if env is None else env))
         self.process = _server().Process(target=_child, args=args)
         self.process.start()
-        self.pid = self.process.pid
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def poll(self) -> int | None:
         return self.process.exitcode
