@@ -185,9 +185,6 @@ class Job:
         payload = {"config": self.config.to_dict(), "eval_samples": self.eval_samples}
         return [str(self.run_dir), json.dumps(payload)]
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "sngan.study.worker", *self.argv()]
-
 
 def run_jobs(jobs: list[Job], parallel: int, logs: Path, desc: str = "runs", progress: bool = False,
              on_done: Callable[[Job], None] | None = None, total: int | None = None,

@@ -1,5 +1,6 @@
 """One study run in its own process: train (or resume) with quality measured along training, then
-evaluate the end. Used by the study runner and benchmarks/tune.py:
+evaluate the end. The study runner (and benchmarks/tune.py through it) calls ``main(argv)`` in a process
+forked from its warm server (``sngan.study.processes``), submitit jobs call ``run_one``; by hand:
 ``python -m sngan.study.worker RUN_DIR '{"config": {...}, "eval_samples": N}'``."""
 
 from __future__ import annotations
