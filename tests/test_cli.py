@@ -215,3 +215,22 @@ def test_help_and_import_sngan_do_not_wait_for_torch():
             "from sngan import spectral_norm, Run\nassert 'torch' in sys.modules and callable(spectral_norm)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_missing_run_or_study_directory_is_refused_before_torch_loads(tmp_path):
+    # eval, sample and report name a directory: a wrong one is answered at once, not after torch's import
+    (tmp_path / "file").write_text("x")
+    code = ("import sys\nfrom sngan.cli import main\n"
+            f"missing, file = {str(tmp_path / 'missing')!r}, {str(tmp_path / 'file')!r}\n"
+            "for argv in (['eval', missing], ['sample', missing, '--out', 'x.png'], ['report', missing],\n"
+            "             ['eval', file], ['sample', file, '--out', 'x.png'], ['report', file]):\n"
+            "    assert main(argv) == 2, argv\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines == [f"sngan: error: {tmp_path / 'missing'}: no such run directory"] * 2 + [
+        f"sngan: error: {tmp_path / 'missing'}: no such study directory"] + [
+        f"sngan: error: {tmp_path / 'file'} is a file, not a run directory"] * 2 + [
+        f"sngan: error: {tmp_path / 'file'} is a file, not a study directory"], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -26,6 +26,16 @@ def _path(text: str) -> str:
     return text
 
 
+def _existing_dir(path: str, what: str) -> None:
+    """Refuse a missing directory before anything heavy loads (torch takes seconds to import)."""
+    import os
+
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such {what} directory")
+    if not os.path.isdir(path):
+        raise UserError(f"{path} is a file, not a {what} directory")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too: keep it short)
         raise UserError(message)
@@ -213,6 +223,7 @@ def _evaluator_for(cfg):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    _existing_dir(args.run_dir, "run")
     from sngan import device as devices
     from sngan.metrics.run import check_samples, evaluate_run, write_metrics
 
@@ -243,6 +254,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    _existing_dir(args.run_dir, "run")
     from sngan import device as devices
     from sngan.train.run import Run, export_samples
 
@@ -317,6 +329,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    _existing_dir(args.study_dir, "study")
     from sngan.study.report import build_report
 
     report = build_report(args.study_dir)
