@@ -206,9 +206,13 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     study = tmp_path / "s"
     shutil.copytree(out, study)
     summary["claims_by_budget"] = got
+    summary["study"]["study"]["rows"] = rows
     (study / "summary.json").write_text(json.dumps(summary))
     build_writeup(study)
     from pypdf import PdfReader
 
     text = " ".join(" ".join(p.extract_text() for p in PdfReader(study / "writeup.pdf").pages).split())
     assert "The claims at each budget" in text and "budget 1x budget 2x" in text
+    # the setup and the limitations say a run's budget is the dataset's times its row's scale
+    assert text.count("budget: each preset's steps times its row's budget scale (1x, 2x).") == len(summary["setup"])
+    assert "Every run trained for each preset's steps times its row's budget scale (1x, 2x). " in text

@@ -44,6 +44,8 @@ def test_writeup_holds_every_section_claim_verdict_and_fid(tiny_study):
     for sentence in C.conclusion(summary["claims"]):
         assert " ".join(sentence.split()) in text
     assert "seed study" not in text
+    for entry in summary["setup"].values():  # counts whole: "46,961 parameters", never "46961.0"
+        assert f"{entry['critic']['parameters']:,} parameters" in text
     assert (out / "writeup.typ").exists() and (out / "writeup-refs.yml").exists()  # the source beside it
 
 

@@ -54,9 +54,12 @@ def esc(text: Any) -> str:
 
 
 def num(x: Any, digits: int = 3) -> str:
-    """A measured number as the report shows it: 1 decimal from 100 up, else ``digits`` significant."""
+    """A measured number as the report shows it: a count whole (46,961), a real 1 decimal from 100 up,
+    else ``digits`` significant."""
     if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x):
         return "–"
+    if isinstance(x, int):
+        return f"{x:,}"
     if abs(x) >= 100:
         return f"{x:.1f}"
     return f"{x:.{digits}g}"

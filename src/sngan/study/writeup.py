@@ -361,8 +361,9 @@ def _experiments(s: dict, d: Path) -> str:
     items = []
     for ds, entry in setup.items():
         crit, gen = entry.get("critic", {}), entry.get("generator", {})
-        budget = (f"{budgets[ds]:g} CPU-seconds of one core per run, turned into each method's steps by its "
-                  "measured cost per step" if budgets.get(ds) else "each preset's steps")
+        budget = (f"{budgets[ds]:g} CPU-seconds of one core per run{_scaled(study)}, turned into each "
+                  "method's steps by its measured cost per step" if budgets.get(ds)
+                  else f"each preset's steps{_scaled(study)}")
         items.append(f"- *{esc(ds)}*: {esc(data_txt.get(ds, ds))}; critic {esc(crit.get('class', '?'))} "
                      f"({esc(num(crit.get('parameters'), 6))} parameters: {esc(crit.get('doc', ''))}); generator "
                      f"{esc(gen.get('class', '?'))} ({esc(num(gen.get('parameters'), 6))} parameters); "
@@ -472,6 +473,14 @@ def _conclusion(s: dict) -> str:
             f"Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}.\n\n" + body + "\n\n")
 
 
+def _scaled(study: dict) -> str:
+    """How a study whose rows train at several budgets (the budget study) scales its per-run budget."""
+    scales = sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    if scales in ([], [1.0]):
+        return ""
+    return f" times its row's budget scale ({', '.join(f'{x:g}x' for x in scales)})"
+
+
 def _limitations(s: dict) -> str:
     study = s.get("study", {})
     host = study.get("host") or {}
@@ -490,6 +499,7 @@ def _limitations(s: dict) -> str:
                 still.append(f"{ds} {_name(label)}")
     budget_txt = (", ".join(f"{ds} {b:g} CPU-seconds" for ds, b in budgets.items()) if budgets
                   else "each preset's steps")
+    budget_txt += _scaled(study)
     lines = [f"- *Budget.* Every run trained for {esc(budget_txt)}. "
              + (f"Quality was still at its best at the last evaluation of every seed for: {esc('; '.join(still))}, "
                 "so longer training may change a ranking-based verdict (clipping underfits, SN stable)."
