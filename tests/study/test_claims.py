@@ -174,3 +174,21 @@ def test_conclusion_is_written_from_the_verdicts():
     # every claim has a sentence for every verdict a rule can give
     assert {cid for claims in C.CLAIM_SETS.values() for cid, *_ in claims} == set(C.CONCLUSIONS)
     assert all(set(s) == {C.SUPPORTED, C.NOT_SUPPORTED, C.MIXED} for s in C.CONCLUSIONS.values())
+
+
+def test_the_budget_free_note_names_only_rules_judged_alike_at_every_budget():
+    def claim(cid, verdict, evidence):
+        return {"id": cid, "claim": cid.replace("_", " "), "verdict": verdict, "evidence": evidence}
+
+    by = {"1x": [claim("clip_underfits", C.MIXED, "FID 442"), claim("sn_cheaper", C.SUPPORTED, "GP/SN 1.9"),
+                 claim("sn_no_tuning", C.MIXED, "spread 1.2"), claim("certified_cheaper_than_gp", C.NO_DATA, "-")],
+          "4x": [claim("clip_underfits", C.SUPPORTED, "FID 365"), claim("sn_cheaper", C.SUPPORTED, "GP/SN 1.9"),
+                 claim("sn_no_tuning", C.MIXED, "spread 1.2"), claim("certified_cheaper_than_gp", C.NO_DATA, "-")]}
+    assert C.budget_free_note(by) == (
+        "“sn cheaper” and “sn no tuning” read only the cost per step and the equal-effort tuning, measured once "
+        "for the whole study, not the runs' training: their verdicts are the same at every budget by construction.")
+    by["4x"][2] = claim("sn_no_tuning", C.MIXED, "spread 1.3")  # other evidence at 4x: not named, never assumed
+    assert C.budget_free_note(by).startswith("“sn cheaper” read only the cost per step, ")
+    assert "its verdict is the same" in C.budget_free_note(by)
+    by["4x"][1] = claim("sn_cheaper", C.MIXED, "GP/SN 1.9")
+    assert C.budget_free_note(by) == "" and C.budget_free_note({}) == ""

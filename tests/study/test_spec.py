@@ -179,6 +179,7 @@ def test_lipschitz_claims_compare_each_mode_with_matrix_at_the_same_loss():
 
 def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     # the tiny study's rows as if clipping and GP had trained at 1x and the SN rows at 2x the budget
+    import html
     import shutil
 
     from sngan.study import figures as F
@@ -199,8 +200,14 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     assert claims_by_budget({"rows": [r | {"budget_scale": 1} for r in rows]}, summary["quality"], None, {}, {}) == {}
     from sngan.study.report import _budget_html
 
+    # a rule that reads only the cost per step judged alike at both budgets (the budget study's case)
+    got = {b: [c | {"verdict": C.SUPPORTED, "evidence": "mnist: GP/SN 1.9"} if c["id"] == "sn_cheaper" else c
+               for c in claims] for b, claims in got.items()}
+    note = C.budget_free_note(got)
+    assert note.startswith("“SN is computationally cheaper (than GP)” read only the cost per step")
     page = _budget_html(tmp_path, got, ["mnist"])  # the HTML report's table: every claim's verdict at each budget
     assert "budget 1x" in page and "budget 2x" in page and page.count("<b style=") == 2 * len(got["1x"])
+    assert html.escape(note) in page
     F.plot_budget(summary["quality"], rows, "mnist", tmp_path / "budget_mnist.png")
     assert (tmp_path / "budget_mnist.png").exists() and (tmp_path / "budget_mnist.svg").exists()
     study = tmp_path / "s"
@@ -212,7 +219,7 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     from pypdf import PdfReader
 
     text = " ".join(" ".join(p.extract_text() for p in PdfReader(study / "writeup.pdf").pages).split())
-    assert "The claims at each budget" in text and "budget 1x budget 2x" in text
+    assert "The claims at each budget" in text and "budget 1x budget 2x" in text and note in text
     # the setup and the limitations say a run's budget is the dataset's times its row's scale
     assert text.count("budget: each preset's steps times its row's budget scale (1x, 2x).") == len(summary["setup"])
     assert "Every run trained for each preset's steps times its row's budget scale (1x, 2x). " in text

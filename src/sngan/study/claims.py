@@ -355,6 +355,27 @@ LIPSCHITZ_CLAIMS: tuple[tuple[str, str, Any, str], ...] = (
 CLAIM_SETS = {"write-up": CLAIMS, "lipschitz": LIPSCHITZ_CLAIMS}
 
 
+# Rules that read only what a study measures once, not its runs' training: the same verdict at every budget.
+BUDGET_FREE = {"sn_cheaper": "the cost per step", "sn_no_tuning": "the equal-effort tuning",
+               "certified_cheaper_than_gp": "the cost per step"}
+
+
+def budget_free_note(by_budget: dict[str, list[dict[str, str]]]) -> str:
+    """One sentence naming the claims whose verdicts do not change with the budget because their rules read
+    nothing of the training (``BUDGET_FREE``; judged, with the same evidence, at every budget), or ""."""
+    def same(cid: str) -> bool:
+        at = {(c["verdict"], c["evidence"]) for claims in by_budget.values() for c in claims if c["id"] == cid}
+        return len(at) == 1 and next(iter(at))[0] != NO_DATA
+
+    rows = [c for c in next(iter(by_budget.values()), []) if c["id"] in BUDGET_FREE and same(c["id"])]
+    if not rows:
+        return ""
+    names = " and ".join(f"“{c['claim']}”" for c in rows)
+    what = " and ".join(dict.fromkeys(BUDGET_FREE[c["id"]] for c in rows))
+    return (f"{names} read only {what}, measured once for the whole study, not the runs' training: "
+            f"{'its verdict is' if len(rows) == 1 else 'their verdicts are'} the same at every budget by construction.")
+
+
 def at_each_budget(by_budget: dict[str, list[dict[str, str]]]) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
     """``claims_by_budget`` turned around: per claim, its verdict row at every budget (in the budgets' order)."""
     return list(zip(next(iter(by_budget.values()), []), zip(*by_budget.values())))

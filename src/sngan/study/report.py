@@ -441,7 +441,7 @@ def _budget_html(fig: Path, by_budget: dict | None, datasets: list[str]) -> str:
     return ("<h2 id=claims-budget>The claims at each budget</h2>"
             + _table_html("claims-by-budget", ["claim"] + [f"budget {b}" for b in budgets], rows, raw=True)
             + "<p class=note>The table above (and summary.json's \"claims\") gives the largest budget's verdicts; "
-              "hover a verdict for its evidence.</p>" + figures)
+              "hover a verdict for its evidence. " + html.escape(C.budget_free_note(by_budget)) + "</p>" + figures)
 
 
 def _tuning_html(tuning: dict) -> str:
