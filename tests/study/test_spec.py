@@ -223,3 +223,4 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     # the setup and the limitations say a run's budget is the dataset's times its row's scale
     assert text.count("budget: each preset's steps times its row's budget scale (1x, 2x).") == len(summary["setup"])
     assert "Every run trained for each preset's steps times its row's budget scale (1x, 2x). " in text
+    assert "given the same CPU budget (here at 1x, 2x of it), and test 6 claims" in text  # the abstract

@@ -44,6 +44,8 @@ def test_writeup_holds_every_section_claim_verdict_and_fid(tiny_study):
     for sentence in C.conclusion(summary["claims"]):
         assert " ".join(sentence.split()) in text
     assert "seed study" not in text
+    assert "critics under each of them on real MNIST and on a ring of eight Gaussians, with every method tuned by " \
+           "the same search and given the same CPU budget, and test 6 claims" in text  # the abstract: its datasets
     for entry in summary["setup"].values():  # counts whole: "46,961 parameters", never "46961.0"
         assert f"{entry['critic']['parameters']:,} parameters" in text
     assert (out / "writeup.typ").exists() and (out / "writeup-refs.yml").exists()  # the source beside it

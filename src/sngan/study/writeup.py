@@ -135,6 +135,26 @@ def _pct(x: float) -> str:
 
 # -- sections -----------------------------------------------------------------------------------
 
+_DATASET_NAMES = {"mnist": "real MNIST", "ring8": "a ring of eight Gaussians", "grid25": "a 5×5 grid of Gaussians",
+                  "swissroll": "a Swiss roll", "cifar10": "CIFAR-10", "folder": "an image folder"}
+
+
+def _datasets_txt(s: dict) -> str:
+    names = [_DATASET_NAMES.get(ds, ds) for ds in (s.get("study", {}).get("datasets") or s.get("quality") or [])]
+    if not names:
+        return "its datasets"
+    return names[0] + "".join(f", on {n}" for n in names[1:-1]) + (f" and on {names[-1]}" if len(names) > 1 else "")
+
+
+def _scales_txt(study: dict) -> str:
+    scales = _budget_scales(study)
+    return "" if scales in ([], [1.0]) else " " + esc(f"(here at {', '.join(f'{x:g}x' for x in scales)} of it)")
+
+
+def _budget_scales(study: dict) -> list[float]:
+    return sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+
+
 def _front(s: dict) -> str:
     study = s.get("study", {})
     src = study.get("source") or {}
@@ -157,9 +177,9 @@ def _front(s: dict) -> str:
                  "a generator against a discriminator; when the discriminator is replaced by a critic that estimates "
                  "the Wasserstein-1 distance, the critic must be 1-Lipschitz. Three constraints are in use: weight "
                  "clipping, a gradient penalty and spectral normalization. We train critics under each of them on "
-                 "real MNIST and on a ring of eight Gaussians, with every method tuned by the same search and given "
-                 f"the same CPU budget, and test {len(verdicts)} claims made for spectral normalization against the "
-                 f"numbers. Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}"
+                 f"{esc(_datasets_txt(s))}, with every method tuned by the same search and given the same CPU "
+                 f"budget{_scales_txt(study)}, and test {len(verdicts)} claims made for spectral normalization "
+                 f"against the numbers. Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}"
                  + (f"; supported: {esc('; '.join(held))}." if held else ".")
                  + " Section 6 gives every verdict with its rule and Section 7 what was measured instead where a "
                  "claim did not hold.]]")
@@ -475,7 +495,7 @@ def _conclusion(s: dict) -> str:
 
 def _scaled(study: dict) -> str:
     """How a study whose rows train at several budgets (the budget study) scales its per-run budget."""
-    scales = sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    scales = _budget_scales(study)
     if scales in ([], [1.0]):
         return ""
     return f" times its row's budget scale ({', '.join(f'{x:g}x' for x in scales)})"
