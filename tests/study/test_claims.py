@@ -192,3 +192,16 @@ def test_the_budget_free_note_names_only_rules_judged_alike_at_every_budget():
     assert "its verdict is the same" in C.budget_free_note(by)
     by["4x"][1] = claim("sn_cheaper", C.MIXED, "GP/SN 1.9")
     assert C.budget_free_note(by) == "" and C.budget_free_note({}) == ""
+
+
+def test_budget_changes_say_which_verdicts_moved_and_at_which_budgets():
+    def at(*verdicts):
+        return [{"id": f"c{i}", "claim": f"claim {i}", "verdict": v, "evidence": ""} for i, v in enumerate(verdicts)]
+
+    by = {"1x": at(C.MIXED, C.SUPPORTED, C.NOT_SUPPORTED), "4x": at(C.SUPPORTED, C.SUPPORTED, C.MIXED),
+          "16x": at(C.SUPPORTED, C.SUPPORTED, C.NOT_SUPPORTED)}
+    assert C.budget_changes(by) == [
+        "“claim 0”: mixed at 1x, supported at 4x and 16x.",
+        "“claim 2”: not supported at 1x, mixed at 4x, not supported at 16x.",
+        "The same verdict at every budget: “claim 1” (supported)."]
+    assert C.budget_changes({"1x": by["1x"]}) == [] and C.budget_changes({}) == []

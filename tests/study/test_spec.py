@@ -212,6 +212,7 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     assert (tmp_path / "budget_mnist.png").exists() and (tmp_path / "budget_mnist.svg").exists()
     study = tmp_path / "s"
     shutil.copytree(out, study)
+    F.plot_budget(summary["quality"], rows, "mnist", study / "figures" / "budget_mnist.png")
     summary["claims_by_budget"] = got
     summary["study"]["study"]["rows"] = rows
     (study / "summary.json").write_text(json.dumps(summary))
@@ -224,3 +225,13 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     assert text.count("budget: each preset's steps times its row's budget scale (1x, 2x).") == len(summary["setup"])
     assert "Every run trained for each preset's steps times its row's budget scale (1x, 2x). " in text
     assert "given the same CPU budget (here at 1x, 2x of it), and test 6 claims" in text  # the abstract
+    changes = C.budget_changes(got)
+    assert changes and all(" ".join(x.split()) in text for x in changes)
+    from sngan.study.poster import build_poster
+
+    build_poster(study)  # the poster: a verdict column per budget, the budget figure, what changed
+    typ = (study / "poster.typ").read_text()
+    assert "[*claim*], [*1x*], [*2x*]" in typ and 'image("figures/budget_mnist.svg"' in typ
+    assert "Of the 6 claims at the largest budget (2x)" in typ and "*With the budget:*" in typ
+    poster = " ".join(" ".join(p.extract_text() for p in PdfReader(study / "poster.pdf").pages).split())
+    assert all(" ".join(x.split()) in poster for x in changes)

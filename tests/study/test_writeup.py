@@ -105,6 +105,7 @@ def test_typst_escaping_shows_text_exactly(tmp_path):
     (tmp_path / "e.typ").write_text("#set text(hyphenate: false)\n" + esc(text) + "\n")
     compile_pdf(tmp_path / "e.typ", tmp_path / "e.pdf", root=tmp_path)
     assert pdf_text(tmp_path / "e.pdf") == " ".join(text.split())
+    assert esc(" · built\n  while [x] ") == " · built while \\[x\\] "  # a space at either end is kept
 
 
 def test_a_typst_error_is_one_line(tmp_path):

@@ -376,6 +376,29 @@ def budget_free_note(by_budget: dict[str, list[dict[str, str]]]) -> str:
             f"{'its verdict is' if len(rows) == 1 else 'their verdicts are'} the same at every budget by construction.")
 
 
+def budget_changes(by_budget: dict[str, list[dict[str, str]]]) -> list[str]:
+    """One sentence per claim whose verdict differs between budgets ("mixed at 1x, supported at 4x and 16x"),
+    then one naming the claims whose verdict held at every budget. Empty for a study at one budget."""
+    if len(by_budget) < 2:
+        return []
+    changed, held = [], []
+    for claim, at in at_each_budget(by_budget):
+        runs: list[tuple[str, list[str]]] = []  # (verdict, budgets) for each stretch of budgets with one verdict
+        for budget, row in zip(by_budget, at):
+            if runs and runs[-1][0] == row["verdict"]:
+                runs[-1][1].append(budget)
+            else:
+                runs.append((row["verdict"], [budget]))
+        if len(runs) == 1:
+            held.append(f"“{claim['claim']}” ({runs[0][0]})")
+            continue
+        parts = [f"{v} at {', '.join(b[:-1]) + ' and ' + b[-1] if len(b) > 1 else b[0]}" for v, b in runs]
+        changed.append(f"“{claim['claim']}”: {', '.join(parts)}.")
+    if held:
+        changed.append(f"The same verdict at every budget: {', '.join(held)}.")
+    return changed
+
+
 def at_each_budget(by_budget: dict[str, list[dict[str, str]]]) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
     """``claims_by_budget`` turned around: per claim, its verdict row at every budget (in the budgets' order)."""
     return list(zip(next(iter(by_budget.values()), []), zip(*by_budget.values())))

@@ -357,9 +357,10 @@ def plot_bounds(table: dict, dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path) -> None:
+def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path, base: dict | None = None) -> None:
     """Final FID (MNIST) / exact W1 (toys) against each row's budget multiple, one line per method-loss
-    (rows that repeat a setting at several budgets), every seed a dot, the mean a line."""
+    (rows that repeat a setting at several budgets), every seed a dot, the mean a line. ``base``: the
+    dataset's budget in the study file ({"cpu_seconds": 150} or {"steps": 500}), named on the x axis."""
     from sngan.train.config import row_label
 
     plt = _plt()
@@ -383,7 +384,9 @@ def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path) -> None
     ax.set_xticks(scales, [f"{x:g}×" for x in scales])
     ax.minorticks_off()
     ax.set_yscale("log")
-    ax.set_xlabel("budget (multiple of the study's base budget, its [budget])")
+    unit = (f"{base['cpu_seconds']:g} CPU-seconds of one core" if (base or {}).get("cpu_seconds")
+            else f"{base['steps']:g} steps" if (base or {}).get("steps") else "the study's [budget]")
+    ax.set_xlabel(f"training budget (multiple of {unit} per run)")
     ax.set_ylabel("final FID" if dataset == "mnist" else "final exact W1")
     ax.set_title(f"{dataset}: does the ranking hold as training grows?", fontsize=9)
     ax.legend(fontsize=7, frameon=False)

@@ -99,7 +99,9 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
     where = host.get("cpu", "")
     run_note = (f" · built while the study ran: {done} of {planned} runs done" if planned and done < planned else "")
     seeds = study.get("seeds") or {}
-    setup_line = ("; ".join(f"{ds}: {seeds.get(ds, '?')} seeds" + (f", {budgets[ds]:g} CPU-s per run"
+    scales = sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    times = "" if scales in ([], [1.0]) else f" × {'/'.join(f'{x:g}' for x in scales)}"
+    setup_line = ("; ".join(f"{ds}: {seeds.get(ds, '?')} seeds" + (f", {budgets[ds]:g} CPU-s{times} per run"
                                                                     if budgets.get(ds) else "")
                             for ds in datasets))
 
@@ -138,11 +140,20 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
     main = _pane(PANES[3], f"#grid(columns: (1fr, 1.5fr), gutter: 16mm, [{main_left}], [{main_right}])",
                  GREEN)
 
-    claim_rows = ", ".join(
-        f"[{esc(v['claim'])}], [#text(fill: {verdict_color(v['verdict'])}, weight: \"bold\")"
-        f"[{esc(v['verdict'])}]]" for v in verdicts)
-    claims = (f"#table(columns: (1fr, auto), stroke: 1pt + luma(190), inset: 7mm, [*claim*], [*verdict*], "
-              f"{claim_rows})")
+    by_budget = s.get("claims_by_budget") or {}  # a study at several budgets: a verdict per budget
+
+    def cell(verdict: str) -> str:
+        return f"[#text(fill: {verdict_color(verdict)}, weight: \"bold\")[{esc(verdict)}]]"
+
+    if by_budget:
+        claim_rows = ", ".join(f"[{esc(claim['claim'])}], " + ", ".join(cell(v["verdict"]) for v in at)
+                               for claim, at in C.at_each_budget(by_budget))
+        head = "[*claim*], " + ", ".join(f"[*{esc(b)}*]" for b in by_budget)
+    else:
+        claim_rows = ", ".join(f"[{esc(v['claim'])}], {cell(v['verdict'])}" for v in verdicts)
+        head = "[*claim*], [*verdict*]"
+    claims = (f"#table(columns: (1fr, {', '.join(['auto'] * (len(by_budget) or 1))}), stroke: 1pt + luma(190), "
+              f"inset: 7mm, {head}, {claim_rows})")
     def heading(text: str) -> str:
         return f"#text(size: 30pt, weight: \"bold\")[{esc(text)}]\n\n"
 
@@ -152,7 +163,9 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
            + _image(study_dir, f"final_samples_{toys[0]}", width)) if toys else ""
     samples = (heading(f"{main_ds}: final samples of every method (first seed)")
                + _image(study_dir, f"final_samples_{main_ds}", width) + "\n\n")
-    quality = (heading(f"{main_ds}: quality against CPU seconds")
+    quality = (heading(f"{main_ds}: final quality against the training budget")
+               + _image(study_dir, f"budget_{main_ds}", width) + "\n\n" if by_budget else
+               heading(f"{main_ds}: quality against CPU seconds")
                + _image(study_dir, f"quality_{main_ds}", width) + "\n\n")
     losses = (heading(f"{main_ds}: generator loss, critic loss, W1 estimate")
               + _image(study_dir, f"losses_{main_ds}", width) + "\n\n")
@@ -164,8 +177,11 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
     results = _pane(PANES[4], (samples if many else "")
                     + f"#grid(columns: (1.2fr, 1fr), gutter: 14mm, [{left}], [{right}])")
     sentences = C.conclusion(verdicts, measured=False)
-    conclusion = _pane(PANES[5], f"Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}.\n\n"
-                                 + "\n".join(f"- {esc(x)}" for x in sentences)
+    largest = f" at the largest budget ({esc(list(by_budget)[-1])})" if by_budget else ""
+    changes = ("\n\n*With the budget:*\n" + "\n".join(f"- {esc(x)}" for x in C.budget_changes(by_budget))
+               if by_budget else "")
+    conclusion = _pane(PANES[5], f"Of the {len(verdicts)} claims{largest}, {esc(C.tally(verdicts))}.\n\n"
+                                 + "\n".join(f"- {esc(x)}" for x in sentences) + changes
                                  + "\n\n#text(size: 24pt, fill: luma(80))[The write-up (writeup.pdf) gives every "
                                    "rule, number and limitation.]", LIGHT)
     preamble = (f"#set document(title: \"{TITLE} (poster)\", author: \"sngan\")\n"

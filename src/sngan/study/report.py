@@ -170,7 +170,7 @@ def build_report(study_dir: str | Path) -> Path:
     verdicts = list(by_budget.values())[-1] if by_budget else C.verdicts(ev, spec.get("claims", "write-up"))
     if by_budget:
         for ds in datasets:
-            F.plot_budget(table, spec["rows"], ds, figdir / f"budget_{ds}.png")
+            F.plot_budget(table, spec["rows"], ds, figdir / f"budget_{ds}.png", (spec.get("budget") or {}).get(ds))
     planned = len(meta.get("runs", [])) or len(runs)
     finished = sum(r.status in ("finished", "diverged") and (r.status == "diverged" or bool(r.metrics)) for r in runs)
     summary = {"claims": verdicts, "claims_by_budget": by_budget,
@@ -440,6 +440,7 @@ def _budget_html(fig: Path, by_budget: dict | None, datasets: list[str]) -> str:
                       for ds in datasets)
     return ("<h2 id=claims-budget>The claims at each budget</h2>"
             + _table_html("claims-by-budget", ["claim"] + [f"budget {b}" for b in budgets], rows, raw=True)
+            + "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in C.budget_changes(by_budget)) + "</ul>"
             + "<p class=note>The table above (and summary.json's \"claims\") gives the largest budget's verdicts; "
               "hover a verdict for its evidence. " + html.escape(C.budget_free_note(by_budget)) + "</p>" + figures)
 

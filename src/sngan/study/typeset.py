@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,9 @@ _SPECIAL = frozenset("\\*_`$#[]<>@=-+/~'\".:")
 
 
 def esc(text: Any) -> str:
-    """``text`` as Typst markup that shows exactly these characters (newlines become spaces)."""
-    return "".join("\\" + c if c in _SPECIAL else c for c in " ".join(str(text).split()))
+    """``text`` as Typst markup that shows exactly these characters (each run of whitespace, newlines
+    included, becomes one space; a space at either end is kept: ``esc(" · built ...")``)."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in re.sub(r"\s+", " ", str(text)))
 
 
 def num(x: Any, digits: int = 3) -> str:

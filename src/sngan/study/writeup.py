@@ -482,6 +482,7 @@ def _claims_by_budget(s: dict, d: Path) -> str:
     return ("== The claims at each budget\n\nThe verdicts above are the largest budget's; the same rules at every "
             "budget:\n\n" + _table_figure(["claim"] + [f"budget {esc(b)}" for b in budgets], rows,
                                             "Each claim's verdict at each training budget.")
+            + "".join(f"- {esc(x)}\n" for x in C.budget_changes(by_budget)) + "\n"
             + (esc(C.budget_free_note(by_budget)) + "\n\n" if C.budget_free_note(by_budget) else "") + figures)
 
 
