@@ -18,6 +18,7 @@ from sngan.files import atomic_write_bytes
 from sngan.study import claims as C
 from sngan.study.typeset import (
     TITLE,
+    budget_scales,
     compile_pdf,
     esc,
     figure_file,
@@ -99,7 +100,7 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
     where = host.get("cpu", "")
     run_note = (f" · built while the study ran: {done} of {planned} runs done" if planned and done < planned else "")
     seeds = study.get("seeds") or {}
-    scales = sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    scales = budget_scales(study)
     times = "" if scales in ([], [1.0]) else f" × {'/'.join(f'{x:g}' for x in scales)}"
     setup_line = ("; ".join(f"{ds}: {seeds.get(ds, '?')} seeds" + (f", {budgets[ds]:g} CPU-s{times} per run"
                                                                     if budgets.get(ds) else "")

@@ -55,6 +55,11 @@ def esc(text: Any) -> str:
     return "".join("\\" + c if c in _SPECIAL else c for c in re.sub(r"\s+", " ", str(text)))
 
 
+def budget_scales(study: dict) -> list[float]:
+    """The budget multiples of a summary's study rows (the budget study: [1.0, 4.0, 16.0]; most: [1.0])."""
+    return sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+
+
 def num(x: Any, digits: int = 3) -> str:
     """A measured number as the report shows it: a count whole (46,961), a real 1 decimal from 100 up,
     else ``digits`` significant."""

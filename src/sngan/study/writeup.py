@@ -20,6 +20,7 @@ from sngan.study import claims as C
 from sngan.study.figures import NAMES  # the names the figures' legends use
 from sngan.study.typeset import (
     TITLE,
+    budget_scales,
     compile_pdf,
     esc,
     figure_file,
@@ -147,12 +148,8 @@ def _datasets_txt(s: dict) -> str:
 
 
 def _scales_txt(study: dict) -> str:
-    scales = _budget_scales(study)
+    scales = budget_scales(study)
     return "" if scales in ([], [1.0]) else " " + esc(f"(here at {', '.join(f'{x:g}x' for x in scales)} of it)")
-
-
-def _budget_scales(study: dict) -> list[float]:
-    return sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
 
 
 def _front(s: dict) -> str:
@@ -483,7 +480,7 @@ def _claims_by_budget(s: dict, d: Path) -> str:
             "budget:\n\n" + _table_figure(["claim"] + [f"budget {esc(b)}" for b in budgets], rows,
                                             "Each claim's verdict at each training budget.")
             + "".join(f"- {esc(x)}\n" for x in C.budget_changes(by_budget)) + "\n"
-            + (esc(C.budget_free_note(by_budget)) + "\n\n" if C.budget_free_note(by_budget) else "") + figures)
+            + (esc(note) + "\n\n" if (note := C.budget_free_note(by_budget)) else "") + figures)
 
 
 def _conclusion(s: dict) -> str:
@@ -496,7 +493,7 @@ def _conclusion(s: dict) -> str:
 
 def _scaled(study: dict) -> str:
     """How a study whose rows train at several budgets (the budget study) scales its per-run budget."""
-    scales = _budget_scales(study)
+    scales = budget_scales(study)
     if scales in ([], [1.0]):
         return ""
     return f" times its row's budget scale ({', '.join(f'{x:g}x' for x in scales)})"
