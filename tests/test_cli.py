@@ -234,3 +234,21 @@ def test_a_missing_run_or_study_directory_is_refused_before_torch_loads(tmp_path
         f"sngan: error: {tmp_path / 'file'} is a file, not a run directory"] * 2 + [
         f"sngan: error: {tmp_path / 'file'} is a file, not a study directory"], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_wrong_config_value_is_refused_before_torch_loads(tmp_path):
+    # the config checks its values before resolving device=auto (which asks torch for CUDA)
+    code = ("import sys\nfrom sngan.cli import main\n"
+            "for extra in (['--steps', '0'], ['--set', 'sn_mode=spectral'], ['--set', 'device=gpu'],\n"
+            "              ['--set', 'precision=fp16'], ['--set', 'sn_solver=qr']):\n"
+            "    assert main(['train', '--method', 'sn', '--dataset', 'ring8', '--out', 'r', *extra]) == 2, extra\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        "sngan: error: steps=0: must be >= 1",
+        "sngan: error: sn_mode='spectral': choose matrix, operator, exact or certified",
+        "sngan: error: device='gpu': choose auto, cpu, cuda, cuda:N or mps",
+        "sngan: error: precision='fp16': choose fp32, bf16 or auto",
+        "sngan: error: sn_solver='qr': choose power or lanczos"], res.stderr
+    assert not (tmp_path / "r").exists()

@@ -7,13 +7,10 @@ evaluation noise — are drawn on the CPU and moved; training noise comes from t
 
 from __future__ import annotations
 
-import re
-
 import torch
 
+from sngan.choices import check_device_name as check_name
 from sngan.errors import ConfigError
-
-PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def available() -> list[str]:
@@ -29,12 +26,6 @@ def available() -> list[str]:
 def auto() -> str:
     """``auto``: CUDA when available, else the CPU."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_name(name: str) -> None:
-    """ConfigError unless ``name`` is a device string (whether it exists is ``resolve``'s question)."""
-    if not isinstance(name, str) or not PATTERN.match(name):
-        raise ConfigError(f"device={name!r}: choose auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve(name: str = "auto") -> torch.device:

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from sngan.certified import certified_sigma, spectrum_shape
+from sngan.choices import SN_MODES, SN_SOLVERS
 from sngan.spectral import (
     CONV_TYPES,
     LINEAR_TYPES,
@@ -58,8 +59,8 @@ from sngan.spectral import (
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm", "spectral_sigma", "MODES", "SOLVERS"]
 
-MODES = ("matrix", "operator", "exact", "certified")
-SOLVERS = ("power", "lanczos")  # how matrix and operator modes estimate σ from the kept vectors
+MODES = SN_MODES      # matrix | operator | exact | certified
+SOLVERS = SN_SOLVERS  # how matrix and operator modes estimate σ from the kept vectors: power | lanczos
 # modes that need the layer's input shape (a convolution's operator norm depends on it)
 SHAPED_MODES = ("operator", "certified")
 # Power iterations run when u is (re)initialised: at registration (as torch does) and, in

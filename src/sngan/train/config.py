@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sngan.choices import SN_MODES, SN_SOLVERS, check_device_name
 from sngan.errors import ConfigError, UserError
 
 METHODS = ("clip", "gp", "sn", "none")
@@ -83,6 +84,7 @@ class TrainConfig:
     preset: str = ""                    # the preset this was resolved from (informational)
 
     def __post_init__(self) -> None:
+        self.validate()  # first: a wrong value is refused before "auto" below waits for torch to import
         # "auto" values are resolved once, so config.json records what actually ran
         if self.device == "auto":
             from sngan.device import auto
@@ -130,13 +132,10 @@ class TrainConfig:
         need(self.lr_schedule in ("constant", "linear"), "lr_schedule", "choose constant or linear")
         need(self.lr_decay_start >= 0, "lr_decay_start", "must be >= 0 (at or past steps: no decay in the run)")
         need(0 <= self.lr_decay_floor <= 1, "lr_decay_floor", "must be in [0, 1]")
-        from sngan.device import check_name
-        from sngan.nn import MODES, SOLVERS  # torch-importing modules: imported when a config is checked
-
-        need(self.sn_mode in MODES, "sn_mode", f"choose {', '.join(MODES[:-1])} or {MODES[-1]}")
-        need(self.sn_solver in SOLVERS, "sn_solver", f"choose {' or '.join(SOLVERS)}")
-        need(self.precision in ("fp32", "bf16"), "precision", "choose fp32, bf16 or auto")  # auto: resolved
-        check_name(self.device)
+        need(self.sn_mode in SN_MODES, "sn_mode", f"choose {', '.join(SN_MODES[:-1])} or {SN_MODES[-1]}")
+        need(self.sn_solver in SN_SOLVERS, "sn_solver", f"choose {' or '.join(SN_SOLVERS)}")
+        need(self.precision in ("fp32", "bf16", "auto"), "precision", "choose fp32, bf16 or auto")
+        check_device_name(self.device)
         for key in ("steps", "n_critic", "batch_size", "n_power_iterations", "hidden", "keep_checkpoints",
                     "image_size", "eval_samples"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
