@@ -3,6 +3,7 @@ claims' "no data" when a study lacks the rows a rule compares."""
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import sngan_process
@@ -235,3 +236,48 @@ def test_claims_at_each_budget_and_quality_against_budget(tiny_study, tmp_path):
     assert "Of the 6 claims at the largest budget (2x)" in typ and "*With the budget:*" in typ
     poster = " ".join(" ".join(p.extract_text() for p in PdfReader(study / "poster.pdf").pages).split())
     assert all(" ".join(x.split()) in poster for x in changes)
+
+
+def test_a_long_runs_loss_figure_draws_its_smoothed_curve_at_few_points(tmp_path, monkeypatch):
+    # 43,000 logged steps drawn whole made a 48 MB SVG (the budget study's 16x rows): the figure draws the
+    # moving average at most 400 evenly spaced steps, from the first step to the last
+    from sngan.study import figures as F
+
+    n = 43_000
+    rng = np.random.default_rng(0)
+    runs = [F.StudyRun(tmp_path, "ring8", "sn-hinge", seed, {}, "finished",
+                       [{"step": s, "loss_g": float(v), "loss_d": float(-v), "w1_estimate": 1.0}
+                        for s, v in enumerate(rng.normal(size=n), 1)]) for seed in (0, 1)]
+    drawn = []
+    monkeypatch.setattr(F, "_save", lambda fig, path, dpi: drawn.extend(
+        line for ax in fig.axes for line in ax.get_lines()))
+    F.plot_losses(runs, "ring8", tmp_path / "losses.png")
+    steps, mean, _, _ = F._series(runs, "loss_g")
+    smooth = F._smooth(mean, n // 80)
+    assert len(drawn) == 3 and all(len(line.get_xdata()) == 400 for line in drawn)
+    x, y = drawn[0].get_xdata(), drawn[0].get_ydata()
+    assert x[0] == 1 and x[-1] == n and np.all(np.diff(x) > 0)
+    np.testing.assert_allclose(y, smooth[np.asarray(x) - 1], rtol=0, atol=1e-12)
+    assert F._thin(5).tolist() == [0, 1, 2, 3, 4] and F._thin(1).tolist() == [0]
+
+
+def test_a_budget_study_figures_put_one_budget_per_row_and_one_setting_per_column():
+    from sngan.study import figures as F
+
+    rows = [{"label": f"{m}-{b}x", "method": m.split("-")[0], "loss": m.split("-")[1], "preset": "tuned", "set": {},
+             "budget_scale": float(b)} for b in (16, 1, 4) for m in ("gp-wasserstein", "sn-hinge")]
+    labels = [r["label"] for r in rows]
+    budgets, names, colours, cells = F.budget_grid(labels, rows)
+    assert budgets == ["1x", "4x", "16x"]
+    assert names == ["gradient penalty (WGAN-GP)", "spectral norm (hinge)"]
+    assert colours == [F.color("gp-wasserstein"), F.color("sn-hinge")]
+    assert cells["gp-wasserstein-16x"] == (2, 0) and cells["sn-hinge-1x"] == (0, 1) and cells["sn-hinge-4x"] == (1, 1)
+    # the same method and loss with other keys: a column each, named by its first row's label
+    other = [r | {"label": r["label"] + "-op", "set": {"sn_mode": "operator"}} for r in rows if r["method"] == "sn"]
+    _, names, _, cells = F.budget_grid(labels + [r["label"] for r in other], rows + other)
+    assert names[1:] == ["sn-hinge-16x", "sn-hinge-16x-op"] and cells["sn-hinge-1x-op"] == (0, 2)
+    # one budget, a label the rows do not name, or two rows in one cell: no grid (one row of panels)
+    assert F.budget_grid(labels[:2], rows[:2]) is None
+    assert F.budget_grid(labels + ["extra"], rows) is None
+    twin = rows + [rows[0] | {"label": "twin"}]
+    assert F.budget_grid(labels + ["twin"], twin) is None

@@ -175,39 +175,59 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
     return np.convolve(pad, kernel, mode="valid")
 
 
+def _thin(n: int, most: int = 400) -> np.ndarray:
+    """At most ``most`` evenly spaced indices of ``n`` points, first and last included: a smoothed curve
+    drawn from them looks the same, and a long run's figure (43,000 steps) stays kilobytes, not 50 MB of SVG."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
+
+
 LOSS_PANELS = (("loss_g", "generator loss"), ("loss_d", "critic loss"),
                ("w1_estimate", "W1 estimate E[D(real)] − E[D(fake)]"))
 
 
-def plot_losses(runs: list[StudyRun], dataset: str, path: Path) -> None:
+def plot_losses(runs: list[StudyRun], dataset: str, path: Path, rows: list[dict] | None = None) -> None:
     """The write-up's generator- and critic-loss figures, one panel per method (each on its own
-    scale, so no method flattens another), mean over seeds with the min–max band, moving average."""
+    scale, so no method flattens another), mean over seeds with the min–max band, moving average. Where
+    the study's ``rows`` repeat settings at several budgets: one column per setting, and each loss a band
+    of rows, one per budget."""
     plt = _plt()
     by_label = groups(runs).get(dataset, {})
     if not by_label:
         return
     labels = list(by_label)
-    fig, axes = plt.subplots(len(LOSS_PANELS), len(labels), figsize=(3.3 * len(labels), 2.4 * len(LOSS_PANELS)),
+    grid = budget_grid(labels, rows)
+    if grid is None:
+        budgets, cells, ncol = [""], {label: (0, j) for j, label in enumerate(labels)}, len(labels)
+        colour = {label: color(label) for label in labels}
+    else:
+        budgets, names, colours, cells = grid
+        ncol = len(names)
+        colour = {label: colours[j] for label, (_, j) in cells.items()}
+    nb = len(budgets)
+    fig, axes = plt.subplots(len(LOSS_PANELS) * nb, ncol, figsize=(3.3 * ncol, 2.4 * len(LOSS_PANELS) * nb),
                              squeeze=False)
-    for j, label in enumerate(labels):
+    for label in labels:
         rs = by_label[label]
+        b, j = cells[label]
         for i, (key, title) in enumerate(LOSS_PANELS):
-            ax = axes[i][j]
+            ax = axes[i * nb + b][j]
             steps, mean, lo, hi = _series(rs, key)
             if len(steps):
-                k = max(1, len(steps) // 80)
-                ax.fill_between(steps, _smooth(lo, k), _smooth(hi, k), color=color(label), alpha=0.2, lw=0)
-                ax.plot(steps, _smooth(mean, k), color=color(label), lw=1.1)
-            if i == 0:
-                ax.set_title(NAMES.get(label, label), fontsize=9, color=color(label))
+                k, at = max(1, len(steps) // 80), _thin(len(steps))
+                ax.fill_between(steps[at], _smooth(lo, k)[at], _smooth(hi, k)[at], color=colour[label], alpha=0.2,
+                                lw=0)
+                ax.plot(steps[at], _smooth(mean, k)[at], color=colour[label], lw=1.1)
+            if i == 0 and b == 0:
+                ax.set_title(NAMES.get(label, label) if grid is None else grid[1][j], fontsize=9, color=colour[label])
             if j == 0:
-                ax.set_ylabel(title, fontsize=8)
-            if i == len(LOSS_PANELS) - 1:
+                ax.set_ylabel(title if grid is None else f"{title}\n{budgets[b]} budget", fontsize=8)
+            if i == len(LOSS_PANELS) - 1 and b == nb - 1:
                 ax.set_xlabel("generator step")
             ax.tick_params(labelsize=7)
     fig.suptitle(f"{dataset}: mean over {max(len(v) for v in by_label.values())} seed(s), band = min–max over seeds "
                  "(moving average); each panel on its own scale", fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.08, wspace=0.3, hspace=0.3)
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.9 if nb == 1 else 1 - 0.14 / nb, bottom=0.08 / nb, wspace=0.3,
+                        hspace=0.3)
     _save(fig, path, dpi=100)
     plt.close(fig)
 
@@ -249,8 +269,40 @@ def plot_quality_curves(runs: list[StudyRun], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path) -> None:
-    """The last sample image of every method (seed 0), side by side and large."""
+def budget_grid(labels: list[str], rows: list[dict] | None
+                ) -> tuple[list[str], list[str], list[str], dict[str, tuple[int, int]]] | None:
+    """Where a study's rows repeat settings at several budget scales (the ``budget`` study): the budgets'
+    titles ("1x", "4x", ...), the settings' names and colours, and each label's (budget, setting) cell, so
+    that a figure puts one budget per row and one setting per column (a setting keeps its colour). None
+    where the rows are one budget, or a label is not among ``rows``, or two rows would share a cell."""
+    from sngan.train.config import row_label
+
+    spec = {r["label"]: r for r in rows or ()}
+    if not labels or any(label not in spec for label in labels):
+        return None
+    scales = sorted({float(spec[label].get("budget_scale", 1.0)) for label in labels})
+    if len(scales) < 2:
+        return None
+    settings: list[tuple] = []
+    cells: dict[str, tuple[int, int]] = {}
+    for label in labels:
+        r = spec[label]
+        setting = (r["method"], r["loss"], r.get("preset"), json.dumps(r.get("set") or {}, sort_keys=True))
+        if setting not in settings:
+            settings.append(setting)
+        cell = (scales.index(float(r.get("budget_scale", 1.0))), settings.index(setting))
+        if cell in cells.values():
+            return None
+        cells[label] = cell
+    keys = [row_label(m, loss) for m, loss, *_ in settings]
+    if len(set(keys)) < len(keys):  # settings that differ in preset or keys: the rows' own labels
+        keys = [next(label for label, (_, j) in cells.items() if j == k) for k in range(len(settings))]
+    return [f"{x:g}x" for x in scales], [NAMES.get(k, k) for k in keys], [color(k) for k in keys], cells
+
+
+def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path, rows: list[dict] | None = None) -> None:
+    """The last sample image of every method (seed 0), side by side and large; where the study's ``rows``
+    repeat settings at several budgets, one budget per row of the figure."""
     plt = _plt()
     from PIL import Image
 
@@ -262,14 +314,26 @@ def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path) -> None:
             panels.append((label, files[-1]))
     if not panels:
         return
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
-    for ax, (label, file) in zip(axes[0], panels):
-        img = np.asarray(Image.open(file))
-        ax.imshow(img, cmap="gray", interpolation="nearest")
-        ax.set_title(f"{NAMES.get(label, label)}\nstep {int(file.stem.split('-')[1])}", fontsize=12,
-                     weight="bold")
+    grid = budget_grid([label for label, _ in panels], rows)
+    if grid is None:
+        cells = {label: (0, j) for j, (label, _) in enumerate(panels)}
+        shape = (1, len(panels))
+    else:
+        budgets, names, _, cells = grid
+        shape = (len(budgets), len(names))
+    fig, axes = plt.subplots(*shape, figsize=(4.2 * shape[1], 4.6 * shape[0]), squeeze=False)
+    for ax in axes.flat:
         ax.axis("off")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.01, wspace=0.04)
+    for label, file in panels:
+        i, j = cells[label]
+        ax = axes[i][j]
+        ax.imshow(np.asarray(Image.open(file)), cmap="gray", interpolation="nearest")
+        step = int(file.stem.split("-")[1])
+        title = (f"{NAMES.get(label, label)}\nstep {step}" if grid is None
+                 else f"{grid[1][j]}\n{grid[0][i]} budget: step {step}")
+        ax.set_title(title, fontsize=12, weight="bold")
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.12 / shape[0], bottom=0.01, wspace=0.04,
+                        hspace=0.12 * shape[0] / max(1, shape[0] - 1) if shape[0] > 1 else 0)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -372,7 +436,7 @@ def plot_budget(table: dict, rows: list[dict], dataset: str, path: Path, base: d
             lines.setdefault(row_label(r["method"], r["loss"]), []).append((r.get("budget_scale", 1.0), cell["values"]))
     if not lines:
         return
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(6.4, 3.3))
     for name, pts in lines.items():
         pts.sort()
         ax.plot([x for x, _ in pts], [float(np.mean(v)) for _, v in pts], "o-", color=color(name),

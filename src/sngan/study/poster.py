@@ -36,7 +36,7 @@ PAGE = (841, 1189)          # A0 portrait, mm
 BODY_PT = 24                # body text at A0 (the floor for reading at a metre)
 PNG_PPI = 36                # poster.png: about 1190 x 1685 pixels, for a screen
 LIGHT, GREEN = 'rgb("#f4f8fb")', 'rgb("#eef5ea")'
-FIGURE_SCALES = (1.0, 0.92, 0.84, 0.76, 0.68)  # tried in turn until the poster is one page
+FIGURE_SCALES = (1.0, 0.92, 0.84, 0.76, 0.68, 0.6, 0.52)  # tried in turn until the poster is one page
 
 
 def build_poster(study_dir: str | Path) -> Path:
@@ -154,7 +154,7 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
         claim_rows = ", ".join(f"[{esc(v['claim'])}], {cell(v['verdict'])}" for v in verdicts)
         head = "[*claim*], [*verdict*]"
     claims = (f"#table(columns: (1fr, {', '.join(['auto'] * (len(by_budget) or 1))}), stroke: 1pt + luma(190), "
-              f"inset: 7mm, {head}, {claim_rows})")
+              f"inset: {5 if by_budget else 7}mm, {head}, {claim_rows})")  # a column per budget: denser
     def heading(text: str) -> str:
         return f"#text(size: 30pt, weight: \"bold\")[{esc(text)}]\n\n"
 
@@ -170,8 +170,13 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
                + _image(study_dir, f"quality_{main_ds}", width) + "\n\n")
     losses = (heading(f"{main_ds}: generator loss, critic loss, W1 estimate")
               + _image(study_dir, f"losses_{main_ds}", width) + "\n\n")
-    many = len(s.get("quality", {}).get(main_ds, {})) > 4  # more rows: the samples get the page's width
-    if many:  # and the (wide) loss figure goes under the claims
+    many = len(s.get("quality", {}).get(main_ds, {})) > 4 and not by_budget  # the samples get the page's width
+    if by_budget:  # the samples are a grid, one budget per row; the losses (a band per budget) and the toy's
+        # samples are in the write-up, the toy's quality against budget here
+        toy_budget = (heading(f"{toys[0]}: final quality against the training budget")
+                      + _image(study_dir, f"budget_{toys[0]}", width)) if toys else ""
+        left, right = heading("The claims, measured") + claims + "\n\n" + quality, samples + toy_budget
+    elif many:  # and the (wide) loss figure goes under the claims
         left, right = heading("The claims, measured") + claims + "\n\n" + losses, quality + toy
     else:
         left, right = heading("The claims, measured") + claims + "\n\n" + samples + toy, quality + losses

@@ -155,8 +155,8 @@ def build_report(study_dir: str | Path) -> Path:
     datasets = list(table)
     for ds in datasets:
         F.plot_quality_curves(runs, ds, figdir / f"quality_{ds}.png")
-        F.plot_final_samples(runs, ds, figdir / f"final_samples_{ds}.png")
-        F.plot_losses(runs, ds, figdir / f"losses_{ds}.png")
+        F.plot_final_samples(runs, ds, figdir / f"final_samples_{ds}.png", spec.get("rows"))
+        F.plot_losses(runs, ds, figdir / f"losses_{ds}.png", spec.get("rows"))
         F.plot_samples(runs, ds, figdir / f"samples_{ds}.png")
         F.plot_sigma(runs, ds, figdir / f"sigma_{ds}.png")
         F.plot_bounds(table, ds, figdir / f"bounds_{ds}.png")

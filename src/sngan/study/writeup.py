@@ -96,13 +96,16 @@ def _name(label: str) -> str:
     return NAMES.get(label, label)
 
 
-def _fig(study_dir: Path, name: str, caption: str, width: str = "100%", label: str = "") -> str:
-    """A figure from figures/ (the SVG where there is one), or nothing if the study has not drawn it yet."""
+def _fig(study_dir: Path, name: str, caption: str, width: str = "100%", label: str = "",
+         height: str | None = None) -> str:
+    """A figure from figures/ (the SVG where there is one), or nothing if the study has not drawn it yet;
+    ``height`` (a tall figure: its height, its width follows) in place of ``width``."""
     path = figure_file(study_dir, name)
     if path is None:
         return ""
     tag = f" <{label}>" if label else ""
-    return f'#figure(image("{path}", width: {width}), caption: [{caption}]){tag}\n\n'
+    size = f"height: {height}" if height else f"width: {width}"
+    return f'#figure(image("{path}", {size}), caption: [{caption}]){tag}\n\n'
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -414,14 +417,19 @@ def _experiments(s: dict, d: Path) -> str:
                "The study's central figures are the generator and critic losses along training, one column per "
                "method (each panel on its own scale: the losses of different constraints live on different "
                "scales), with the critic's estimate of $W_1$ below them.\n\n")
-    for ds in s.get("quality", {}):
+    scales = budget_scales(study)
+    per_budget = (" One row of panels per budget in each band (the budget study's rows), the same setting in a "
+                  "column." if len(scales) > 1 else "")
+    for ds in s.get("quality", {}):  # with several budgets: a band of rows per budget, as tall as a page allows
         out.append(_fig(d, f"losses_{ds}", f"{esc(ds)}: generator loss (top), critic loss (middle) and the critic's "
-                                           "W1 estimate (bottom), mean over seeds with the min–max band."))
+                                           f"W1 estimate (bottom), mean over seeds with the min–max band.{per_budget}",
+                        height="20cm" if len(scales) > 1 else None))
     out.append("== Samples\n\n")
     for ds in s.get("quality", {}):
         what = ("64 samples from a fixed noise batch (EMA generator)" if ds == "mnist"
                 else "generated points over the critic")
-        out.append(_fig(d, f"final_samples_{ds}", f"{esc(ds)}: {what}, end of training, first seed of every method."))
+        out.append(_fig(d, f"final_samples_{ds}", f"{esc(ds)}: {what}, end of training, first seed of every method"
+                                                  + ("; one row per budget." if len(scales) > 1 else ".")))
     out.append("== Quality against CPU time\n\n")
     for ds in s.get("quality", {}):
         out.append(_fig(d, f"quality_{ds}", f"{esc(ds)}: quality along training against the CPU seconds of "
