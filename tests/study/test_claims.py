@@ -110,6 +110,10 @@ def test_sn_lipschitz_every_outcome():
     # the boundary: 1.01 is certified (power-iteration tolerance), 1.0101 is not
     assert verdict(C.sn_lipschitz, {"final": _bounds([1.01], [1.01])}) == C.SUPPORTED
     assert verdict(C.sn_lipschitz, {"final": _bounds([1.0101], [1.0101])}) == C.NOT_SUPPORTED
+    # near the threshold the bound is printed with 4 digits (a 1.0021 that reads "1" would hide the test)
+    evidence = C.sn_lipschitz({"final": _bounds([85.04, 102.1], [1.0002, 1.0021])})["evidence"]
+    assert "mnist: SN certified upper bound 85–102," in evidence
+    assert "ring8: SN certified upper bound 1–1.002," in evidence
 
 
 def _tuning(ds, label, fids, lrs=(5e-4, 2e-3)):
