@@ -160,7 +160,7 @@ def _resume_config(out, typed: dict):
     if steps < run.step:
         raise UserError(f"--steps {steps}: the run is already at step {run.step}; ask for more steps or leave "
                         "--steps out")
-    return dataclasses.replace(stored, **changes).validate(), run
+    return dataclasses.replace(stored, **changes), run  # replace makes a new config: checked
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

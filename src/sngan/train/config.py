@@ -120,7 +120,7 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def validate(self) -> TrainConfig:
-        """Raise ConfigError naming the first bad value."""
+        """Raise ConfigError naming the first bad value (run as every config is made: ``__post_init__``)."""
         def need(cond: bool, key: str, what: str) -> None:
             if not cond:
                 raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
@@ -365,7 +365,7 @@ def resolve(method: str, dataset: str, preset: str = "paper", overrides: dict[st
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown config key {sorted(unknown)[0]!r}")
-    return TrainConfig(**values).validate()
+    return TrainConfig(**values)  # checked as it is made
 
 
 def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -390,7 +390,7 @@ def from_dict(data: dict[str, Any]) -> TrainConfig:
     if unknown:
         raise ConfigError(f"config has unknown key {sorted(unknown)[0]!r}")
     try:
-        return TrainConfig(**data).validate()
+        return TrainConfig(**data)
     except TypeError as e:
         raise ConfigError(f"invalid config: {e}") from None
 

@@ -71,7 +71,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                  progress: bool | None = None, evaluate: Callable[[Trainer], dict] | None = None,
                  dist: DistInfo | None = None, read_only: bool = False) -> None:
-        self.cfg = config.validate()
+        self.cfg = config  # checked when it was made (TrainConfig.__post_init__)
         self.run_dir = Path(run_dir)
         self.dist = dist or DistInfo()
         # the one place the device is decided (a data-parallel CUDA run: this rank's GPU)
