@@ -194,33 +194,24 @@ def plot_losses(runs: list[StudyRun], dataset: str, path: Path, rows: list[dict]
     by_label = groups(runs).get(dataset, {})
     if not by_label:
         return
-    labels = list(by_label)
-    grid = budget_grid(labels, rows)
-    if grid is None:
-        budgets, cells, ncol = [""], {label: (0, j) for j, label in enumerate(labels)}, len(labels)
-        colour = {label: color(label) for label in labels}
-    else:
-        budgets, names, colours, cells = grid
-        ncol = len(names)
-        colour = {label: colours[j] for label, (_, j) in cells.items()}
-    nb = len(budgets)
+    budgets, names, colours, cells = _layout(list(by_label), rows)
+    nb, ncol = len(budgets), len(names)
     fig, axes = plt.subplots(len(LOSS_PANELS) * nb, ncol, figsize=(3.3 * ncol, 2.4 * len(LOSS_PANELS) * nb),
                              squeeze=False)
-    for label in labels:
-        rs = by_label[label]
+    for label, rs in by_label.items():
         b, j = cells[label]
         for i, (key, title) in enumerate(LOSS_PANELS):
             ax = axes[i * nb + b][j]
             steps, mean, lo, hi = _series(rs, key)
             if len(steps):
                 k, at = max(1, len(steps) // 80), _thin(len(steps))
-                ax.fill_between(steps[at], _smooth(lo, k)[at], _smooth(hi, k)[at], color=colour[label], alpha=0.2,
+                ax.fill_between(steps[at], _smooth(lo, k)[at], _smooth(hi, k)[at], color=colours[j], alpha=0.2,
                                 lw=0)
-                ax.plot(steps[at], _smooth(mean, k)[at], color=colour[label], lw=1.1)
+                ax.plot(steps[at], _smooth(mean, k)[at], color=colours[j], lw=1.1)
             if i == 0 and b == 0:
-                ax.set_title(NAMES.get(label, label) if grid is None else grid[1][j], fontsize=9, color=colour[label])
+                ax.set_title(names[j], fontsize=9, color=colours[j])
             if j == 0:
-                ax.set_ylabel(title if grid is None else f"{title}\n{budgets[b]} budget", fontsize=8)
+                ax.set_ylabel(f"{title}\n{budgets[b]} budget" if budgets[b] else title, fontsize=8)
             if i == len(LOSS_PANELS) - 1 and b == nb - 1:
                 ax.set_xlabel("generator step")
             ax.tick_params(labelsize=7)
@@ -300,6 +291,15 @@ def budget_grid(labels: list[str], rows: list[dict] | None
     return [f"{x:g}x" for x in scales], [NAMES.get(k, k) for k in keys], [color(k) for k in keys], cells
 
 
+def _layout(labels: list[str], rows: list[dict] | None
+            ) -> tuple[list[str], list[str], list[str], dict[str, tuple[int, int]]]:
+    """``budget_grid`` where the rows repeat settings at several budgets, else one row of panels: a label
+    per column, with its own name and colour (budget title "")."""
+    return budget_grid(labels, rows) or ([""], [NAMES.get(label, label) for label in labels],
+                                          [color(label) for label in labels],
+                                          {label: (0, j) for j, label in enumerate(labels)})
+
+
 def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path, rows: list[dict] | None = None) -> None:
     """The last sample image of every method (seed 0), side by side and large; where the study's ``rows``
     repeat settings at several budgets, one budget per row of the figure."""
@@ -314,26 +314,19 @@ def plot_final_samples(runs: list[StudyRun], dataset: str, path: Path, rows: lis
             panels.append((label, files[-1]))
     if not panels:
         return
-    grid = budget_grid([label for label, _ in panels], rows)
-    if grid is None:
-        cells = {label: (0, j) for j, (label, _) in enumerate(panels)}
-        shape = (1, len(panels))
-    else:
-        budgets, names, _, cells = grid
-        shape = (len(budgets), len(names))
-    fig, axes = plt.subplots(*shape, figsize=(4.2 * shape[1], 4.6 * shape[0]), squeeze=False)
+    budgets, names, _, cells = _layout([label for label, _ in panels], rows)
+    nb = len(budgets)
+    fig, axes = plt.subplots(nb, len(names), figsize=(4.2 * len(names), 4.6 * nb), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for label, file in panels:
         i, j = cells[label]
         ax = axes[i][j]
         ax.imshow(np.asarray(Image.open(file)), cmap="gray", interpolation="nearest")
-        step = int(file.stem.split("-")[1])
-        title = (f"{NAMES.get(label, label)}\nstep {step}" if grid is None
-                 else f"{grid[1][j]}\n{grid[0][i]} budget: step {step}")
-        ax.set_title(title, fontsize=12, weight="bold")
-    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.12 / shape[0], bottom=0.01, wspace=0.04,
-                        hspace=0.12 * shape[0] / max(1, shape[0] - 1) if shape[0] > 1 else 0)
+        budget = f"{budgets[i]} budget: " if budgets[i] else ""
+        ax.set_title(f"{names[j]}\n{budget}step {int(file.stem.split('-')[1])}", fontsize=12, weight="bold")
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.12 / nb, bottom=0.01, wspace=0.04,
+                        hspace=0.12 * nb / (nb - 1) if nb > 1 else 0)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
