@@ -208,13 +208,19 @@ def test_generated_bad_values_for_every_command_are_one_line_and_touch_nothing(c
     assert sorted(p.name for p in scratch.iterdir()) == ["file"], argv
 
 
+def _stderr_of_fresh_python(code: str, cwd=None) -> list[str]:
+    """Run ``code`` in a fresh interpreter (torch not yet imported); it must exit 0; its stderr lines."""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+    assert res.returncode == 0, res.stderr
+    return res.stderr.splitlines()
+
+
 def test_help_and_import_sngan_do_not_wait_for_torch():
     # the package imports what it names on first use: `sngan --help` answers at once
     code = ("import sys, sngan\nfrom sngan.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n"
             "    pass\nassert 'torch' not in sys.modules, 'torch imported'\n"
             "from sngan import spectral_norm, Run\nassert 'torch' in sys.modules and callable(spectral_norm)\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    _stderr_of_fresh_python(code)
 
 
 def test_a_missing_run_or_study_directory_is_refused_before_torch_loads(tmp_path):
@@ -226,9 +232,7 @@ def test_a_missing_run_or_study_directory_is_refused_before_torch_loads(tmp_path
             "             ['eval', file], ['sample', file, '--out', 'x.png'], ['report', file]):\n"
             "    assert main(argv) == 2, argv\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    lines = res.stderr.splitlines()
+    lines = _stderr_of_fresh_python(code, tmp_path)
     assert lines == [f"sngan: error: {tmp_path / 'missing'}: no such run directory"] * 2 + [
         f"sngan: error: {tmp_path / 'missing'}: no such study directory"] + [
         f"sngan: error: {tmp_path / 'file'} is a file, not a run directory"] * 2 + [
@@ -243,12 +247,11 @@ def test_a_wrong_config_value_is_refused_before_torch_loads(tmp_path):
             "              ['--set', 'precision=fp16'], ['--set', 'sn_solver=qr']):\n"
             "    assert main(['train', '--method', 'sn', '--dataset', 'ring8', '--out', 'r', *extra]) == 2, extra\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert res.stderr.splitlines() == [
+    lines = _stderr_of_fresh_python(code, tmp_path)
+    assert lines == [
         "sngan: error: steps=0: must be >= 1",
         "sngan: error: sn_mode='spectral': choose matrix, operator, exact or certified",
         "sngan: error: device='gpu': choose auto, cpu, cuda, cuda:N or mps",
         "sngan: error: precision='fp16': choose fp32, bf16 or auto",
-        "sngan: error: sn_solver='qr': choose power or lanczos"], res.stderr
+        "sngan: error: sn_solver='qr': choose power or lanczos"], lines
     assert not (tmp_path / "r").exists()
