@@ -101,7 +101,7 @@ def poster_source(s: dict[str, Any], study_dir: Path, scale: float = 1.0) -> str
     run_note = (f" · built while the study ran: {done} of {planned} runs done" if planned and done < planned else "")
     seeds = study.get("seeds") or {}
     scales = budget_scales(study)
-    times = "" if scales in ([], [1.0]) else f" × {'/'.join(f'{x:g}' for x in scales)}"
+    times = f" × {'/'.join(f'{x:g}' for x in scales)}" if scales else ""
     setup_line = ("; ".join(f"{ds}: {seeds.get(ds, '?')} seeds" + (f", {budgets[ds]:g} CPU-s{times} per run"
                                                                     if budgets.get(ds) else "")
                             for ds in datasets))

@@ -56,8 +56,10 @@ def esc(text: Any) -> str:
 
 
 def budget_scales(study: dict) -> list[float]:
-    """The budget multiples of a summary's study rows (the budget study: [1.0, 4.0, 16.0]; most: [1.0])."""
-    return sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    """The budget multiples of a summary's study rows (the budget study: [1.0, 4.0, 16.0]); [] where every
+    row trains at the dataset's budget itself (most studies)."""
+    scales = sorted({r.get("budget_scale", 1.0) for r in (study.get("study") or {}).get("rows", [])})
+    return [] if scales == [1.0] else scales
 
 
 def num(x: Any, digits: int = 3) -> str:

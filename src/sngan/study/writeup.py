@@ -151,8 +151,8 @@ def _datasets_txt(s: dict) -> str:
 
 
 def _scales_txt(study: dict) -> str:
-    scales = budget_scales(study)
-    return "" if scales in ([], [1.0]) else " " + esc(f"(here at {', '.join(f'{x:g}x' for x in scales)} of it)")
+    """The budget study's multiples as prose ("1x, 4x, 16x"), or "" for a study at one budget."""
+    return ", ".join(f"{x:g}x" for x in budget_scales(study))
 
 
 def _front(s: dict) -> str:
@@ -173,12 +173,13 @@ def _front(s: dict) -> str:
                      "the finished runs only and change as the rest finish.]")
     verdicts = s.get("claims", [])
     held = [v["claim"] for v in verdicts if v["verdict"] == C.SUPPORTED]
+    at_scales = f" {esc(f'(here at {scales} of it)')}" if (scales := _scales_txt(study)) else ""
     lines.append("#block(inset: (x: 1.5em))[#text(size: 9.5pt)[*Abstract.* A generative adversarial network trains "
                  "a generator against a discriminator; when the discriminator is replaced by a critic that estimates "
                  "the Wasserstein-1 distance, the critic must be 1-Lipschitz. Three constraints are in use: weight "
                  "clipping, a gradient penalty and spectral normalization. We train critics under each of them on "
                  f"{esc(_datasets_txt(s))}, with every method tuned by the same search and given the same CPU "
-                 f"budget{_scales_txt(study)}, and test {len(verdicts)} claims made for spectral normalization "
+                 f"budget{at_scales}, and test {len(verdicts)} claims made for spectral normalization "
                  f"against the numbers. Of the {len(verdicts)} claims, {esc(C.tally(verdicts))}"
                  + (f"; supported: {esc('; '.join(held))}." if held else ".")
                  + " Section 6 gives every verdict with its rule and Section 7 what was measured instead where a "
@@ -501,10 +502,8 @@ def _conclusion(s: dict) -> str:
 
 def _scaled(study: dict) -> str:
     """How a study whose rows train at several budgets (the budget study) scales its per-run budget."""
-    scales = budget_scales(study)
-    if scales in ([], [1.0]):
-        return ""
-    return f" times its row's budget scale ({', '.join(f'{x:g}x' for x in scales)})"
+    scales = _scales_txt(study)
+    return f" times its row's budget scale ({scales})" if scales else ""
 
 
 def _limitations(s: dict) -> str:
